@@ -1,0 +1,146 @@
+// Run configuration: one struct per YAML section (see docs/configuration.md).
+//
+// Loading is strict: an unknown key is an error that names it and the closest
+// valid key; every key can be overridden with `--set section.key=value`; the
+// resolved configuration is written into the run folder by rank 0.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sturdy {
+
+struct RunConfig {
+  std::string name = "sturdy";
+  std::string output_dir = "runs/sturdy";
+  uint64_t seed = 1;
+};
+
+struct DataConfig {
+  std::string train;         // HDF5 corpus (sturdy prepare)
+  std::string valid;         // optional HDF5 corpus for evaluation
+  int64_t max_length = 64;   // tokens per example after truncation
+  int64_t micro_batch = 32;  // examples per rank per forward/backward
+  int64_t global_batch = 64; // examples per optimizer step = micro x ranks x accumulation
+  int64_t prefetch = 4;      // batches prepared ahead by the loader threads
+  int64_t workers = 1;       // loader threads per rank
+};
+
+struct TokenizerConfig {
+  std::string kind = "bytes";  // bytes | sentencepiece | llama2c
+  std::string path;            // model file for sentencepiece / llama2c
+};
+
+struct ModelConfig {
+  int64_t vocab_size = 0;  // 0: taken from the tokenizer
+  int64_t dim = 128;
+  int64_t layers = 2;
+  int64_t heads = 4;
+  int64_t kv_heads = 4;
+  int64_t ffn = 512;
+  double dropout = 0.1;
+  bool causal = false;
+  std::string head = "classifier";  // classifier | lm
+  std::string pooling = "mean";     // mean | last | first
+  int64_t num_classes = 0;          // 0: taken from the training corpus
+  int64_t max_seq_len = 512;        // RoPE table length
+  double rope_theta = 10000.0;
+  double norm_eps = 1e-5;
+  std::string init_from;            // pretrained weights (later)
+};
+
+struct PerturbOpSpec {
+  std::string op;
+  double rate = 0.1;
+};
+
+struct AugmentConfig {
+  std::string recipe;                // name in configs/perturb or a path to a YAML recipe
+  std::vector<PerturbOpSpec> ops;    // alternative to recipe
+  double probability = 0.0;          // share of examples perturbed
+  std::string lexicon_dir;           // optional directory with lexicon files
+};
+
+struct ObjectiveConfig {
+  std::string kind = "erm";  // erm | augment | consistency | fgm | pgd | freeat | freelb | smart
+  int64_t steps = 1;
+  double step_size = 0.1;
+  double epsilon = 0.5;
+  double init = 0.0;
+  std::string norm = "l2";   // l2 | linf
+  double lambda = 1.0;
+  int64_t replays = 1;       // freeat
+};
+
+struct OptimConfig {
+  double lr = 1.0e-3;
+  double weight_decay = 0.01;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1.0e-8;
+  double warmup = 0.05;      // share of total steps (< 1) or a step count (>= 1)
+  std::string schedule = "linear";  // linear | constant | cosine
+  double grad_clip = 1.0;    // 0: off
+  int64_t epochs = 1;
+  int64_t max_steps = 0;     // > 0 stops early
+};
+
+struct PrecisionConfig {
+  std::string dtype = "fp32";  // fp32 | bf16
+};
+
+struct DistConfig {
+  std::string backend = "auto";  // auto | mpi | nccl
+  double bucket_mb = 25.0;
+  bool overlap = true;
+  double timeout_s = 300.0;
+};
+
+struct CheckpointConfig {
+  int64_t every_steps = 500;
+  double every_minutes = 0.0;
+  int64_t keep = 3;
+  std::string resume = "auto";  // auto | never | PATH
+};
+
+struct EvalConfig {
+  int64_t every_steps = 0;
+  std::string suite;
+};
+
+struct LogConfig {
+  int64_t every_steps = 10;
+};
+
+struct Config {
+  RunConfig run;
+  DataConfig data;
+  TokenizerConfig tokenizer;
+  ModelConfig model;
+  AugmentConfig augment;
+  ObjectiveConfig objective;
+  OptimConfig optim;
+  PrecisionConfig precision;
+  DistConfig dist;
+  CheckpointConfig checkpoint;
+  EvalConfig eval;
+  LogConfig log;
+};
+
+// Loads `path` (YAML), applies `overrides` ("section.key=value", YAML scalar syntax) and validates.
+// Throws UsageError naming the file and key on any problem.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+// Same, from YAML text (`origin` names it in messages).
+Config parse_config(const std::string& yaml_text, const std::string& origin,
+                    const std::vector<std::string>& overrides = {});
+// The resolved configuration as YAML (every key, defaults included).
+std::string dump_config(const Config& config);
+// Checks cross-key invariants (positive sizes, known enum values); throws UsageError.
+void validate_config(const Config& config, const std::string& origin);
+
+// The valid key closest to `key` by edit distance ("" when none is close).
+std::string closest_key(const std::string& key, const std::vector<std::string>& valid);
+
+}  // namespace sturdy

@@ -1,0 +1,1 @@
+#include "sturdy/data/corpus.h"

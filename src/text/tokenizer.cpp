@@ -1,0 +1,1 @@
+#include "sturdy/text/tokenizer.h"
