@@ -1,0 +1,440 @@
+// Strict YAML configuration loading (see config.h).
+//
+// Every field is listed once, in `for_each_field`; loading, overrides, the
+// resolved dump and the list of valid keys all walk that one table, so a new key
+// is added in one place.
+#include "sturdy/config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "sturdy/core/error.h"
+
+namespace sturdy {
+namespace {
+
+// Calls f(section, key, field&) for every configuration field, in dump order.
+template <class Config_, class F>
+void for_each_field(Config_& c, F&& f) {
+  f("run", "name", c.run.name);
+  f("run", "output_dir", c.run.output_dir);
+  f("run", "seed", c.run.seed);
+
+  f("data", "train", c.data.train);
+  f("data", "valid", c.data.valid);
+  f("data", "max_length", c.data.max_length);
+  f("data", "micro_batch", c.data.micro_batch);
+  f("data", "global_batch", c.data.global_batch);
+  f("data", "prefetch", c.data.prefetch);
+  f("data", "workers", c.data.workers);
+
+  f("tokenizer", "kind", c.tokenizer.kind);
+  f("tokenizer", "path", c.tokenizer.path);
+
+  f("model", "vocab_size", c.model.vocab_size);
+  f("model", "dim", c.model.dim);
+  f("model", "layers", c.model.layers);
+  f("model", "heads", c.model.heads);
+  f("model", "kv_heads", c.model.kv_heads);
+  f("model", "ffn", c.model.ffn);
+  f("model", "dropout", c.model.dropout);
+  f("model", "causal", c.model.causal);
+  f("model", "head", c.model.head);
+  f("model", "pooling", c.model.pooling);
+  f("model", "num_classes", c.model.num_classes);
+  f("model", "max_seq_len", c.model.max_seq_len);
+  f("model", "rope_theta", c.model.rope_theta);
+  f("model", "norm_eps", c.model.norm_eps);
+  f("model", "init_from", c.model.init_from);
+
+  f("augment", "recipe", c.augment.recipe);
+  f("augment", "ops", c.augment.ops);
+  f("augment", "probability", c.augment.probability);
+  f("augment", "lexicon_dir", c.augment.lexicon_dir);
+
+  f("objective", "kind", c.objective.kind);
+  f("objective", "steps", c.objective.steps);
+  f("objective", "step_size", c.objective.step_size);
+  f("objective", "epsilon", c.objective.epsilon);
+  f("objective", "init", c.objective.init);
+  f("objective", "norm", c.objective.norm);
+  f("objective", "lambda", c.objective.lambda);
+  f("objective", "replays", c.objective.replays);
+
+  f("optim", "lr", c.optim.lr);
+  f("optim", "weight_decay", c.optim.weight_decay);
+  f("optim", "beta1", c.optim.beta1);
+  f("optim", "beta2", c.optim.beta2);
+  f("optim", "eps", c.optim.eps);
+  f("optim", "warmup", c.optim.warmup);
+  f("optim", "schedule", c.optim.schedule);
+  f("optim", "grad_clip", c.optim.grad_clip);
+  f("optim", "epochs", c.optim.epochs);
+  f("optim", "max_steps", c.optim.max_steps);
+
+  f("precision", "dtype", c.precision.dtype);
+
+  f("dist", "backend", c.dist.backend);
+  f("dist", "bucket_mb", c.dist.bucket_mb);
+  f("dist", "overlap", c.dist.overlap);
+  f("dist", "timeout_s", c.dist.timeout_s);
+
+  f("checkpoint", "every_steps", c.checkpoint.every_steps);
+  f("checkpoint", "every_minutes", c.checkpoint.every_minutes);
+  f("checkpoint", "keep", c.checkpoint.keep);
+  f("checkpoint", "resume", c.checkpoint.resume);
+
+  f("eval", "every_steps", c.eval.every_steps);
+  f("eval", "suite", c.eval.suite);
+
+  f("log", "every_steps", c.log.every_steps);
+}
+
+struct KeyTable {
+  std::vector<std::string> sections;                         // in order
+  std::map<std::string, std::vector<std::string>> keys;      // section -> keys
+  std::vector<std::string> dotted;                           // "section.key"
+};
+
+const KeyTable& key_table() {
+  static const KeyTable table = [] {
+    KeyTable t;
+    Config c;
+    for_each_field(c, [&](const char* section, const char* key, auto&) {
+      if (t.keys.find(section) == t.keys.end()) t.sections.push_back(section);
+      t.keys[section].push_back(key);
+      t.dotted.push_back(std::string(section) + "." + key);
+    });
+    return t;
+  }();
+  return table;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string did_you_mean(const std::string& key, const std::vector<std::string>& valid) {
+  const std::string best = closest_key(key, valid);
+  return best.empty() ? "" : fmt::format(" (did you mean '{}'?)", best);
+}
+
+std::string type_name(const std::string&) { return "a string"; }
+std::string type_name(int64_t) { return "an integer"; }
+std::string type_name(uint64_t) { return "a non-negative integer"; }
+std::string type_name(double) { return "a number"; }
+std::string type_name(bool) { return "true or false"; }
+
+// Converts one scalar node into `field`; throws UsageError naming origin and key.
+template <class T>
+void convert_scalar(const YAML::Node& node, T& field, const std::string& origin,
+                    const std::string& dotted) {
+  if (!node.IsScalar()) {
+    throw UsageError(fmt::format("{}: {}: expected {}, got a {}", origin, dotted,
+                                 type_name(field), node.IsMap() ? "mapping" : "sequence"));
+  }
+  try {
+    field = node.as<T>();
+  } catch (const YAML::Exception&) {
+    throw UsageError(fmt::format("{}: {}: expected {}, got '{}'", origin, dotted,
+                                 type_name(field), node.Scalar()));
+  }
+}
+
+void convert_field(const YAML::Node& node, std::string& field, const std::string& origin,
+                   const std::string& dotted) {
+  if (node.IsNull()) {
+    field.clear();
+    return;
+  }
+  convert_scalar(node, field, origin, dotted);
+}
+void convert_field(const YAML::Node& node, int64_t& field, const std::string& origin,
+                   const std::string& dotted) {
+  convert_scalar(node, field, origin, dotted);
+}
+void convert_field(const YAML::Node& node, uint64_t& field, const std::string& origin,
+                   const std::string& dotted) {
+  if (node.IsScalar() && !node.Scalar().empty() && node.Scalar()[0] == '-') {
+    throw UsageError(fmt::format("{}: {}: expected a non-negative integer, got '{}'", origin,
+                                 dotted, node.Scalar()));
+  }
+  convert_scalar(node, field, origin, dotted);
+}
+void convert_field(const YAML::Node& node, double& field, const std::string& origin,
+                   const std::string& dotted) {
+  convert_scalar(node, field, origin, dotted);
+}
+void convert_field(const YAML::Node& node, bool& field, const std::string& origin,
+                   const std::string& dotted) {
+  convert_scalar(node, field, origin, dotted);
+}
+void convert_field(const YAML::Node& node, std::vector<PerturbOpSpec>& field,
+                   const std::string& origin, const std::string& dotted) {
+  field.clear();
+  if (node.IsNull()) return;
+  if (!node.IsSequence()) {
+    throw UsageError(fmt::format("{}: {}: expected a list like [{{op: keyboard, rate: 0.1}}]",
+                                 origin, dotted));
+  }
+  for (size_t i = 0; i < node.size(); ++i) {
+    const YAML::Node item = node[i];
+    const std::string where = fmt::format("{}[{}]", dotted, i);
+    if (!item.IsMap()) {
+      throw UsageError(fmt::format("{}: {}: expected a mapping {{op: NAME, rate: R}}", origin, where));
+    }
+    PerturbOpSpec spec;
+    for (const auto& kv : item) {
+      const std::string key = kv.first.as<std::string>();
+      if (key == "op") {
+        convert_scalar(kv.second, spec.op, origin, where + ".op");
+      } else if (key == "rate") {
+        convert_scalar(kv.second, spec.rate, origin, where + ".rate");
+      } else {
+        throw UsageError(fmt::format("{}: {}: unknown key '{}'{}", origin, where, key,
+                                     did_you_mean(key, {"op", "rate"})));
+      }
+    }
+    if (spec.op.empty()) throw UsageError(fmt::format("{}: {}: missing 'op'", origin, where));
+    field.push_back(spec);
+  }
+}
+
+void emit_field(YAML::Emitter& out, const std::string& v) {
+  if (v.empty()) {
+    out << YAML::Null;
+  } else {
+    out << YAML::DoubleQuoted << v;
+  }
+}
+void emit_field(YAML::Emitter& out, int64_t v) { out << v; }
+void emit_field(YAML::Emitter& out, uint64_t v) { out << v; }
+void emit_field(YAML::Emitter& out, double v) { out << YAML::Precision(17) << v; }
+void emit_field(YAML::Emitter& out, bool v) { out << YAML::TrueFalseBool << v; }
+void emit_field(YAML::Emitter& out, const std::vector<PerturbOpSpec>& ops) {
+  out << YAML::Flow << YAML::BeginSeq;
+  for (const auto& op : ops) {
+    out << YAML::BeginMap << YAML::Key << "op" << YAML::Value << op.op << YAML::Key << "rate"
+        << YAML::Value << YAML::Precision(17) << op.rate << YAML::EndMap;
+  }
+  out << YAML::EndSeq << YAML::Block;
+}
+
+// Applies "section.key=value" to the YAML tree before conversion.
+void apply_override(YAML::Node& root, const std::string& override_text) {
+  const auto eq = override_text.find('=');
+  if (eq == std::string::npos) {
+    throw UsageError(fmt::format("--set {}: expected section.key=value", override_text));
+  }
+  const std::string dotted = override_text.substr(0, eq);
+  const std::string value = override_text.substr(eq + 1);
+  const auto dot = dotted.find('.');
+  const auto& table = key_table();
+  if (dot == std::string::npos ||
+      std::find(table.dotted.begin(), table.dotted.end(), dotted) == table.dotted.end()) {
+    throw UsageError(fmt::format("--set {}: unknown key '{}'{}", override_text, dotted,
+                                 did_you_mean(dotted, table.dotted)));
+  }
+  YAML::Node parsed;
+  try {
+    parsed = YAML::Load(value);
+  } catch (const YAML::Exception& e) {
+    throw UsageError(fmt::format("--set {}: cannot parse value: {}", override_text, e.msg));
+  }
+  const std::string section = dotted.substr(0, dot);
+  const std::string key = dotted.substr(dot + 1);
+  if (!root[section] || root[section].IsNull()) root[section] = YAML::Node(YAML::NodeType::Map);
+  root[section][key] = parsed;
+}
+
+bool one_of(const std::string& v, std::initializer_list<const char*> options) {
+  for (const char* o : options)
+    if (v == o) return true;
+  return false;
+}
+
+std::string join(std::initializer_list<const char*> options) {
+  std::string out;
+  for (const char* o : options) out += (out.empty() ? "" : " | ") + std::string(o);
+  return out;
+}
+
+}  // namespace
+
+std::string closest_key(const std::string& key, const std::vector<std::string>& valid) {
+  std::string best;
+  size_t best_distance = std::max<size_t>(3, key.size() / 2) + 1;
+  for (const auto& v : valid) {
+    const size_t d = edit_distance(key, v);
+    if (d < best_distance) {
+      best_distance = d;
+      best = v;
+    }
+  }
+  return best;
+}
+
+Config parse_config(const std::string& yaml_text, const std::string& origin,
+                    const std::vector<std::string>& overrides) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::ParserException& e) {
+    throw UsageError(fmt::format("{}:{}:{}: YAML syntax error: {}", origin, e.mark.line + 1,
+                                 e.mark.column + 1, e.msg));
+  }
+  if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  if (!root.IsMap()) throw UsageError(fmt::format("{}: expected a mapping of sections at the top", origin));
+
+  const auto& table = key_table();
+  // Unknown sections and keys are errors that name the closest valid one.
+  for (const auto& section_kv : root) {
+    const std::string section = section_kv.first.as<std::string>();
+    auto it = table.keys.find(section);
+    if (it == table.keys.end()) {
+      throw UsageError(fmt::format("{}:{}: unknown section '{}'{}", origin,
+                                   section_kv.first.Mark().line + 1, section,
+                                   did_you_mean(section, table.sections)));
+    }
+    if (section_kv.second.IsNull()) continue;
+    if (!section_kv.second.IsMap()) {
+      throw UsageError(fmt::format("{}: section '{}' must be a mapping", origin, section));
+    }
+    for (const auto& kv : section_kv.second) {
+      const std::string key = kv.first.as<std::string>();
+      if (std::find(it->second.begin(), it->second.end(), key) == it->second.end()) {
+        throw UsageError(fmt::format("{}:{}: unknown key '{}.{}'{}", origin,
+                                     kv.first.Mark().line + 1, section, key,
+                                     did_you_mean(section + "." + key, table.dotted)));
+      }
+    }
+  }
+  for (const auto& o : overrides) apply_override(root, o);
+
+  Config config;
+  for_each_field(config, [&](const char* section, const char* key, auto& field) {
+    const YAML::Node s = root[section];
+    if (!s || s.IsNull()) return;
+    const YAML::Node node = s[key];
+    if (!node) return;
+    convert_field(node, field, origin, std::string(section) + "." + key);
+  });
+  validate_config(config, origin);
+  return config;
+}
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  if (!in) throw UsageError(fmt::format("{}: cannot open config file", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path, overrides);
+}
+
+std::string dump_config(const Config& config) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  std::string open_section;
+  for_each_field(config, [&](const char* section, const char* key, const auto& field) {
+    if (open_section != section) {
+      if (!open_section.empty()) out << YAML::EndMap;
+      out << YAML::Key << section << YAML::Value << YAML::BeginMap;
+      open_section = section;
+    }
+    out << YAML::Key << key << YAML::Value;
+    emit_field(out, field);
+  });
+  if (!open_section.empty()) out << YAML::EndMap;
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+void validate_config(const Config& c, const std::string& origin) {
+  auto fail = [&](const std::string& msg) { throw UsageError(fmt::format("{}: {}", origin, msg)); };
+  auto positive = [&](const char* key, double v) {
+    if (!(v > 0)) fail(fmt::format("{} must be > 0 (got {})", key, v));
+  };
+  auto non_negative = [&](const char* key, double v) {
+    if (!(v >= 0)) fail(fmt::format("{} must be >= 0 (got {})", key, v));
+  };
+  auto enum_check = [&](const char* key, const std::string& v, std::initializer_list<const char*> options) {
+    if (!one_of(v, options)) fail(fmt::format("{}: '{}' is not one of {}", key, v, join(options)));
+  };
+  positive("data.max_length", c.data.max_length);
+  positive("data.micro_batch", c.data.micro_batch);
+  positive("data.global_batch", c.data.global_batch);
+  positive("data.prefetch", c.data.prefetch);
+  positive("data.workers", c.data.workers);
+  if (c.data.global_batch % c.data.micro_batch != 0) {
+    fail(fmt::format("data.global_batch ({}) must be a multiple of data.micro_batch ({})",
+                     c.data.global_batch, c.data.micro_batch));
+  }
+  enum_check("tokenizer.kind", c.tokenizer.kind, {"bytes", "sentencepiece", "llama2c"});
+  if (c.tokenizer.kind != "bytes" && c.tokenizer.path.empty()) {
+    fail(fmt::format("tokenizer.path is required for tokenizer.kind {}", c.tokenizer.kind));
+  }
+  non_negative("model.vocab_size", c.model.vocab_size);
+  positive("model.dim", c.model.dim);
+  positive("model.layers", c.model.layers);
+  positive("model.heads", c.model.heads);
+  positive("model.kv_heads", c.model.kv_heads);
+  positive("model.ffn", c.model.ffn);
+  if (c.model.dropout < 0 || c.model.dropout >= 1) fail(fmt::format("model.dropout must be in [0, 1) (got {})", c.model.dropout));
+  enum_check("model.head", c.model.head, {"classifier", "lm"});
+  enum_check("model.pooling", c.model.pooling, {"mean", "last", "first"});
+  non_negative("model.num_classes", c.model.num_classes);
+  if (c.augment.probability < 0 || c.augment.probability > 1) {
+    fail(fmt::format("augment.probability must be in [0, 1] (got {})", c.augment.probability));
+  }
+  if (c.augment.probability > 0 && c.augment.recipe.empty() && c.augment.ops.empty()) {
+    fail("augment.probability > 0 needs augment.recipe or augment.ops");
+  }
+  for (const auto& op : c.augment.ops) {
+    if (op.rate < 0 || op.rate > 1) fail(fmt::format("augment.ops: rate of '{}' must be in [0, 1] (got {})", op.op, op.rate));
+  }
+  enum_check("objective.kind", c.objective.kind,
+             {"erm", "augment", "consistency", "fgm", "pgd", "freeat", "freelb", "smart"});
+  positive("objective.steps", c.objective.steps);
+  non_negative("objective.step_size", c.objective.step_size);
+  non_negative("objective.epsilon", c.objective.epsilon);
+  non_negative("objective.init", c.objective.init);
+  enum_check("objective.norm", c.objective.norm, {"l2", "linf"});
+  non_negative("objective.lambda", c.objective.lambda);
+  positive("objective.replays", c.objective.replays);
+  positive("optim.lr", c.optim.lr);
+  non_negative("optim.weight_decay", c.optim.weight_decay);
+  if (c.optim.beta1 < 0 || c.optim.beta1 >= 1) fail(fmt::format("optim.beta1 must be in [0, 1) (got {})", c.optim.beta1));
+  if (c.optim.beta2 < 0 || c.optim.beta2 >= 1) fail(fmt::format("optim.beta2 must be in [0, 1) (got {})", c.optim.beta2));
+  positive("optim.eps", c.optim.eps);
+  non_negative("optim.warmup", c.optim.warmup);
+  enum_check("optim.schedule", c.optim.schedule, {"linear", "constant", "cosine"});
+  non_negative("optim.grad_clip", c.optim.grad_clip);
+  positive("optim.epochs", c.optim.epochs);
+  non_negative("optim.max_steps", c.optim.max_steps);
+  enum_check("precision.dtype", c.precision.dtype, {"fp32", "bf16"});
+  enum_check("dist.backend", c.dist.backend, {"auto", "mpi", "nccl"});
+  positive("dist.bucket_mb", c.dist.bucket_mb);
+  positive("dist.timeout_s", c.dist.timeout_s);
+  non_negative("checkpoint.every_steps", c.checkpoint.every_steps);
+  non_negative("checkpoint.every_minutes", c.checkpoint.every_minutes);
+  positive("checkpoint.keep", c.checkpoint.keep);
+  non_negative("eval.every_steps", c.eval.every_steps);
+  positive("log.every_steps", c.log.every_steps);
+}
+
+}  // namespace sturdy
