@@ -1,3 +1,4 @@
 # Unit tests, one file per module. Each helper owns the block for its module.
 sturdy_test(core_test SOURCES unit/core_test.cpp LIBS sturdy_core)
 sturdy_test(config_test SOURCES unit/config_test.cpp LIBS sturdy_config)
+sturdy_test(text_test SOURCES unit/text_test.cpp LIBS sturdy_text)
