@@ -1,0 +1,96 @@
+// Prefetching batch loader: corpus -> (perturb) -> tokenize -> padded tensors.
+//
+// Worker threads prepare this rank's micro-batches in order, `prefetch` ahead of
+// the trainer, so reading, perturbation and tokenization overlap with compute.
+// Batches are padded to their longest example (dynamic padding), not to max_length.
+// The position is a global step, so a resume only needs the step.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "sturdy/data/corpus.h"
+#include "sturdy/data/sampler.h"
+#include "sturdy/text/tokenizer.h"
+
+namespace sturdy {
+
+struct Batch {
+  torch::Tensor ids;     // (B, T) int64, padded with the tokenizer's pad id
+  torch::Tensor mask;    // (B, T) bool, true at real tokens
+  torch::Tensor labels;  // (B) int64 (empty tensor when the corpus has no labels)
+  std::vector<int64_t> example_ids;  // stable ids, for keyed perturbation
+  std::vector<std::string> texts;    // the texts as tokenized (after augmentation)
+  int64_t tokens = 0;    // real (non-pad) tokens
+  int64_t step = 0;
+  int64_t micro = 0;
+  int64_t epoch = 0;
+};
+
+// Rewrites the text of example `id` in `epoch`; must be thread-safe and deterministic.
+using TextTransform = std::function<std::string(std::string_view text, uint64_t id, uint64_t epoch)>;
+
+// Tokenizes `texts` into a padded batch (truncating to max_length tokens; an empty text
+// becomes a single pad token with mask true so pooling stays defined).
+Batch make_batch(const Tokenizer& tokenizer, const std::vector<std::string>& texts,
+                 const std::vector<int32_t>& labels, int64_t max_length);
+
+struct LoaderOptions {
+  int64_t micro_batch = 32;
+  int64_t accumulation = 1;  // micro-batches per rank per step
+  int64_t max_length = 64;
+  int64_t prefetch = 4;
+  int64_t workers = 1;
+  int rank = 0;
+  int world = 1;
+};
+
+class Loader {
+ public:
+  Loader(std::string corpus_path, std::shared_ptr<const Tokenizer> tokenizer,
+         std::shared_ptr<const GlobalSampler> sampler, LoaderOptions options,
+         TextTransform transform = nullptr);
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  // Positions the loader at global step `step` (micro-batch 0) and starts the workers.
+  void start(int64_t step);
+  // The next micro-batch in order; rethrows a worker's exception.
+  Batch next();
+  // Seconds the trainer spent waiting in next() since the last call.
+  double take_wait_seconds();
+
+ private:
+  void stop();
+  void work(int worker);
+  Batch produce(const CorpusReader& reader, int64_t job) const;
+
+  std::string corpus_path_;
+  std::shared_ptr<const Tokenizer> tokenizer_;
+  std::shared_ptr<const GlobalSampler> sampler_;
+  LoaderOptions options_;
+  TextTransform transform_;
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::map<int64_t, Batch> ready_;
+  std::exception_ptr error_;
+  int64_t start_step_ = 0;
+  int64_t next_job_ = 0;      // the job next() returns next
+  bool stopping_ = false;
+  double wait_seconds_ = 0;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace sturdy

@@ -1,0 +1,15 @@
+// Shared start-up of the distributed commands (train, eval): MPI, logging,
+// threads per rank and the BLAS check, in one place.
+#pragma once
+
+#include <string>
+
+#include "sturdy/dist/context.h"
+
+namespace sturdy::apps {
+
+// Initialises MPI and logging, sets LibTorch's threads per rank, and on rank 0 prints
+// the machine line and a warning when the BLAS runs far below the CPU.
+dist::Context& start_distributed(const std::string& command, bool verbose);
+
+}  // namespace sturdy::apps

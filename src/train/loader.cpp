@@ -1,0 +1,146 @@
+// Prefetching batch loader (see loader.h).
+#include "sturdy/train/loader.h"
+
+#include <chrono>
+
+#include "sturdy/core/error.h"
+
+namespace sturdy {
+
+Batch make_batch(const Tokenizer& tokenizer, const std::vector<std::string>& texts,
+                 const std::vector<int32_t>& labels, int64_t max_length) {
+  const int64_t b = static_cast<int64_t>(texts.size());
+  std::vector<std::vector<int32_t>> encoded(b);
+  int64_t longest = 1;
+  for (int64_t i = 0; i < b; ++i) {
+    encoded[i] = tokenizer.encode(texts[i]);
+    if (static_cast<int64_t>(encoded[i].size()) > max_length) encoded[i].resize(max_length);
+    longest = std::max<int64_t>(longest, encoded[i].size());
+  }
+  Batch batch;
+  batch.ids = torch::full({b, longest}, tokenizer.pad_id(), torch::kInt64);
+  batch.mask = torch::zeros({b, longest}, torch::kBool);
+  auto ids = batch.ids.accessor<int64_t, 2>();
+  auto mask = batch.mask.accessor<bool, 2>();
+  for (int64_t i = 0; i < b; ++i) {
+    const auto& e = encoded[i];
+    for (size_t t = 0; t < e.size(); ++t) {
+      ids[i][t] = e[t];
+      mask[i][t] = true;
+    }
+    if (e.empty()) mask[i][0] = true;  // an empty text is one pad token
+    batch.tokens += std::max<int64_t>(1, e.size());
+  }
+  if (!labels.empty()) {
+    batch.labels = torch::empty({b}, torch::kInt64);
+    auto l = batch.labels.accessor<int64_t, 1>();
+    for (int64_t i = 0; i < b; ++i) l[i] = labels[i];
+  }
+  batch.texts = texts;
+  return batch;
+}
+
+Loader::Loader(std::string corpus_path, std::shared_ptr<const Tokenizer> tokenizer,
+               std::shared_ptr<const GlobalSampler> sampler, LoaderOptions options,
+               TextTransform transform)
+    : corpus_path_(std::move(corpus_path)),
+      tokenizer_(std::move(tokenizer)),
+      sampler_(std::move(sampler)),
+      options_(options),
+      transform_(std::move(transform)) {}
+
+Loader::~Loader() { stop(); }
+
+void Loader::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+void Loader::start(int64_t step) {
+  stop();
+  std::lock_guard<std::mutex> lock(mutex_);
+  stopping_ = false;
+  ready_.clear();
+  error_ = nullptr;
+  start_step_ = step;
+  next_job_ = 0;
+  for (int64_t w = 0; w < options_.workers; ++w) threads_.emplace_back(&Loader::work, this, static_cast<int>(w));
+}
+
+Batch Loader::produce(const CorpusReader& reader, int64_t job) const {
+  const int64_t step = start_step_ + job / options_.accumulation;
+  const int64_t micro = job % options_.accumulation;
+  const auto indices =
+      sampler_->rank_batch(step, options_.rank, options_.world, options_.micro_batch, micro);
+  const int64_t epoch = sampler_->epoch_of(step);
+  std::vector<Example> examples = reader.read(indices);
+  std::vector<std::string> texts;
+  std::vector<int32_t> labels;
+  std::vector<int64_t> ids;
+  for (auto& e : examples) {
+    texts.push_back(transform_ ? transform_(e.text, static_cast<uint64_t>(e.id), epoch) : std::move(e.text));
+    if (e.label >= 0) labels.push_back(e.label);
+    ids.push_back(e.id);
+  }
+  if (!labels.empty() && labels.size() != texts.size()) {
+    throw UsageError(fmt::format("{}: some examples have labels and some do not", corpus_path_));
+  }
+  Batch batch = make_batch(*tokenizer_, texts, labels, options_.max_length);
+  batch.example_ids = std::move(ids);
+  batch.step = step;
+  batch.micro = micro;
+  batch.epoch = epoch;
+  return batch;
+}
+
+void Loader::work(int worker) {
+  try {
+    CorpusReader reader(corpus_path_);  // one reader per thread
+    for (int64_t job = worker;; job += options_.workers) {
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [&] { return stopping_ || job < next_job_ + options_.prefetch; });
+        if (stopping_) return;
+      }
+      Batch batch = produce(reader, job);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        ready_.emplace(job, std::move(batch));
+      }
+      cv_.notify_all();
+    }
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!error_) error_ = std::current_exception();
+    cv_.notify_all();
+  }
+}
+
+Batch Loader::next() {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::unique_lock<std::mutex> lock(mutex_);
+  STURDY_CHECK(!threads_.empty(), "Loader::next() before Loader::start()");
+  cv_.wait(lock, [&] { return error_ != nullptr || ready_.count(next_job_) > 0; });
+  if (ready_.count(next_job_) == 0) std::rethrow_exception(error_);
+  Batch batch = std::move(ready_[next_job_]);
+  ready_.erase(next_job_);
+  ++next_job_;
+  wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  lock.unlock();
+  cv_.notify_all();
+  return batch;
+}
+
+double Loader::take_wait_seconds() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const double w = wait_seconds_;
+  wait_seconds_ = 0;
+  return w;
+}
+
+}  // namespace sturdy

@@ -1,0 +1,263 @@
+// The training loop (see trainer.h).
+#include "sturdy/train/trainer.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "sturdy/ckpt/checkpoint.h"
+#include "sturdy/core/error.h"
+#include "sturdy/data/corpus.h"
+#include "sturdy/data/sampler.h"
+#include "sturdy/dist/grad_sync.h"
+#include "sturdy/model/transformer.h"
+#include "sturdy/robust/augment.h"
+#include "sturdy/text/tokenizer.h"
+#include "sturdy/train/loader.h"
+#include "sturdy/train/optimizer.h"
+
+namespace fs = std::filesystem;
+
+namespace sturdy {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string format_duration(double seconds) {
+  const auto s = static_cast<int64_t>(seconds + 0.5);
+  if (s >= 3600) return fmt::format("{}h{:02d}m", s / 3600, (s % 3600) / 60);
+  if (s >= 60) return fmt::format("{}m{:02d}s", s / 60, s % 60);
+  return fmt::format("{}s", s);
+}
+
+std::vector<NamedParameter> named_parameters(torch::nn::Module& module) {
+  std::vector<NamedParameter> out;
+  for (const auto& item : module.named_parameters(/*recurse=*/true)) {
+    out.push_back({item.key(), item.value()});
+  }
+  return out;
+}
+
+void ensure_dir(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw RuntimeError(fmt::format("{}: cannot create output folder: {}", dir, ec.message()));
+}
+
+// Appends one JSON line per call; opened once.
+class MetricsLog {
+ public:
+  explicit MetricsLog(const std::string& path) : out_(path, std::ios::app) {
+    if (!out_) throw RuntimeError(fmt::format("{}: cannot open for appending", path));
+  }
+  void write(const nlohmann::json& j) {
+    out_ << j.dump() << '\n';
+    out_.flush();
+  }
+
+ private:
+  std::ofstream out_;
+};
+
+}  // namespace
+
+Config resolve_config(const Config& in) {
+  Config c = in;
+  if (c.data.train.empty()) throw UsageError("data.train: no training corpus given (an HDF5 file from `sturdy prepare`)");
+  const auto tokenizer = make_tokenizer(c.tokenizer);
+  if (c.model.vocab_size == 0) c.model.vocab_size = tokenizer->vocab_size();
+  if (c.model.vocab_size < tokenizer->vocab_size()) {
+    throw UsageError(fmt::format("model.vocab_size ({}) is smaller than the tokenizer's vocabulary ({})",
+                                 c.model.vocab_size, tokenizer->vocab_size()));
+  }
+  if (c.model.head == "classifier") {
+    const CorpusReader reader(c.data.train);
+    const int64_t classes = reader.info().num_classes;
+    if (classes == 0) {
+      throw UsageError(fmt::format("{}: the corpus has no labels but model.head is classifier", c.data.train));
+    }
+    if (c.model.num_classes == 0) c.model.num_classes = classes;
+    if (c.model.num_classes != classes) {
+      throw UsageError(fmt::format("model.num_classes ({}) differs from the {} classes of {}",
+                                   c.model.num_classes, classes, c.data.train));
+    }
+  }
+  if (c.data.max_length > c.model.max_seq_len) {
+    throw UsageError(fmt::format("data.max_length ({}) exceeds model.max_seq_len ({})",
+                                 c.data.max_length, c.model.max_seq_len));
+  }
+  return c;
+}
+
+TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
+  const Config config = resolve_config(raw_config);
+  const int rank = ctx.rank(), world = ctx.world_size();
+  const std::string run_dir = config.run.output_dir;
+  if (ctx.is_root()) {
+    ensure_dir(run_dir);
+    std::ofstream(fs::path(run_dir) / "config.yaml") << dump_config(config);
+  }
+
+  auto tokenizer = std::shared_ptr<const Tokenizer>(make_tokenizer(config.tokenizer));
+  const CorpusReader corpus(config.data.train);
+  const auto& info = corpus.info();
+  auto sampler = std::make_shared<const GlobalSampler>(info.num_examples, config.data.global_batch,
+                                                       config.run.seed);
+  const int64_t accumulation = accumulation_steps(config.data.global_batch, config.data.micro_batch, world);
+  int64_t total_steps = sampler->steps_per_epoch() * config.optim.epochs;
+  if (config.optim.max_steps > 0) total_steps = std::min(total_steps, config.optim.max_steps);
+
+  torch::manual_seed(config.run.seed);
+  Transformer model(config.model);
+  auto params = named_parameters(*model);
+  std::vector<torch::Tensor> tensors;
+  for (const auto& p : params) tensors.push_back(p.tensor);
+  dist::GradSync sync(ctx, tensors);
+  sync.broadcast_parameters();
+  AdamW optimizer(params, config.optim);
+
+  // Resume from the newest checkpoint of this run (checkpoint.resume: auto).
+  int64_t start_step = 0;
+  if (config.checkpoint.resume != "never") {
+    std::string from;
+    if (config.checkpoint.resume == "auto") {
+      if (fs::exists(fs::path(run_dir) / "checkpoints" / "latest")) from = ckpt::resolve(run_dir);
+    } else {
+      from = ckpt::resolve(config.checkpoint.resume);
+    }
+    if (!from.empty()) {
+      const auto state = ckpt::read_state(from);
+      ckpt::load_model(from, params);
+      ckpt::load_optimizer(from, optimizer.state());
+      optimizer.load_state(optimizer.state(), state.optimizer_step);
+      start_step = state.step;
+      spdlog::info("resumed from {} at step {} ({} samples consumed)", from, start_step, state.consumed_samples);
+    }
+  }
+
+  LoaderOptions lo;
+  lo.micro_batch = config.data.micro_batch;
+  lo.accumulation = accumulation;
+  lo.max_length = config.data.max_length;
+  lo.prefetch = config.data.prefetch;
+  lo.workers = config.data.workers;
+  lo.rank = rank;
+  lo.world = world;
+  Loader loader(config.data.train, tokenizer, sampler, lo, make_augment_transform(config));
+  loader.start(start_step);
+
+  std::unique_ptr<MetricsLog> metrics;
+  if (ctx.is_root()) metrics = std::make_unique<MetricsLog>((fs::path(run_dir) / "metrics.jsonl").string());
+  spdlog::info("training {} on {} rank(s): {} examples, {} classes, {} parameters, {} steps of {} "
+               "examples ({} per rank x {} accumulation)",
+               config.run.name, world, info.num_examples, info.num_classes, model->num_parameters(),
+               total_steps, config.data.global_batch, config.data.micro_batch, accumulation);
+
+  TrainSummary summary;
+  const auto t_start = Clock::now();
+  auto t_window = t_start;
+  int64_t window_tokens = 0, total_tokens = 0;
+  double window_loss = 0, window_wait = 0;
+  int64_t window_steps = 0;
+  std::string last_checkpoint;
+  const double inv_global = 1.0 / static_cast<double>(config.data.global_batch);
+
+  auto save_checkpoint = [&](int64_t step) {
+    if (ctx.is_root()) {
+      ckpt::TrainState st;
+      st.step = step;
+      st.epoch = sampler->epoch_of(std::max<int64_t>(0, step - 1));
+      st.consumed_samples = sampler->consumed_samples(step);
+      st.optimizer_step = optimizer.step_count();
+      st.seed = config.run.seed;
+      st.world_size = world;
+      st.config_yaml = dump_config(config);
+      st.label_names = info.label_names;
+      last_checkpoint = ckpt::save(run_dir, params, optimizer.state(), st);
+      spdlog::info("checkpoint {}", last_checkpoint);
+    }
+    ctx.barrier();
+  };
+
+  model->train();
+  for (int64_t step = start_step; step < total_steps; ++step) {
+    double local_loss = 0;
+    int64_t local_tokens = 0;
+    for (int64_t micro = 0; micro < accumulation; ++micro) {
+      Batch batch = loader.next();
+      auto logits = model->forward(batch.ids, batch.mask);
+      auto loss_sum = torch::nn::functional::cross_entropy(
+          logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+      (loss_sum * inv_global).backward();
+      local_loss += loss_sum.item<double>();
+      local_tokens += batch.tokens;
+    }
+    sync.allreduce_gradients();
+    const double grad_norm = clip_grad_norm(params, config.optim.grad_clip);
+    const double lr = learning_rate(config.optim, step, total_steps);
+    optimizer.step(lr);
+    optimizer.zero_grad();
+    ++summary.steps;
+    window_loss += local_loss;
+    window_tokens += local_tokens;
+    window_wait += loader.take_wait_seconds();
+    ++window_steps;
+
+    const int64_t done = step + 1;
+    const bool last = done == total_steps;
+    if (done % config.log.every_steps == 0 || last) {
+      // One small all-reduce on log steps only: every rank takes the same branch.
+      const double loss = ctx.sum(window_loss) * inv_global / static_cast<double>(window_steps);
+      const int64_t tokens = ctx.sum(window_tokens);
+      const double elapsed = seconds_since(t_window);
+      const double tps = tokens / std::max(elapsed, 1e-9);
+      total_tokens += tokens;
+      const double wait_share = window_wait / std::max(elapsed, 1e-9);
+      const double per_step = elapsed / static_cast<double>(window_steps);
+      spdlog::info("step {:>6}/{} | loss {:.4f} | lr {:.2e} | grad {:.3f} | {:.0f} tok/s | {:.0f} ms/step "
+                   "| data wait {:.1f}% | ETA {}",
+                   done, total_steps, loss, lr, grad_norm, tps, per_step * 1e3, 100 * wait_share,
+                   format_duration(per_step * static_cast<double>(total_steps - done)));
+      if (metrics) {
+        metrics->write({{"step", done}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
+                        {"tokens_per_second", tps}, {"step_ms", per_step * 1e3},
+                        {"data_wait_share", wait_share}, {"elapsed_s", seconds_since(t_start)},
+                        {"epoch", sampler->epoch_of(step)}});
+      }
+      summary.final_loss = loss;
+      window_loss = 0;
+      window_tokens = 0;
+      window_wait = 0;
+      window_steps = 0;
+      t_window = Clock::now();
+    }
+    if (config.checkpoint.every_steps > 0 && done % config.checkpoint.every_steps == 0 && !last) {
+      save_checkpoint(done);
+    }
+  }
+  summary.final_step = total_steps;
+  summary.seconds = seconds_since(t_start);
+  summary.tokens_per_second = total_tokens / std::max(summary.seconds, 1e-9);
+  save_checkpoint(total_steps);
+  summary.checkpoint = last_checkpoint;
+  if (ctx.is_root()) {
+    nlohmann::json j = {{"steps", summary.steps}, {"final_step", summary.final_step},
+                        {"train_seconds", summary.seconds},
+                        {"train_tokens_per_second", summary.tokens_per_second},
+                        {"final_loss", summary.final_loss}, {"world_size", world},
+                        {"checkpoint", summary.checkpoint}};
+    std::ofstream(fs::path(run_dir) / "train_summary.json") << j.dump(2) << '\n';
+    spdlog::info("done: {} steps in {} ({:.0f} tok/s), final loss {:.4f}", summary.steps,
+                 format_duration(summary.seconds), summary.tokens_per_second, summary.final_loss);
+  }
+  return summary;
+}
+
+}  // namespace sturdy
