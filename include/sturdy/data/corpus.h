@@ -49,6 +49,11 @@ class CorpusWriter {
   int64_t size() const;
   // Writes all datasets to <path>.tmp, flushes, closes and renames to <path>.
   void finish();
+  // finish() in two steps, so several outputs (train + valid) can all be written
+  // before any is published: write_temp() completes and fsyncs <path>.tmp,
+  // commit() renames it to <path>.
+  void write_temp();
+  void commit();
 
  private:
   struct Impl;
