@@ -45,11 +45,12 @@ std::vector<int64_t> GlobalSampler::epoch_order(int64_t epoch) const {
 }
 
 const std::vector<int64_t>& GlobalSampler::cached_order(int64_t epoch) const {
-  if (epoch != cached_epoch_) {
-    cached_order_ = epoch_order(epoch);
-    cached_epoch_ = epoch;
+  const int slot = static_cast<int>(epoch % 2);
+  if (cached_epoch_[slot] != epoch) {
+    cached_order_[slot] = epoch_order(epoch);
+    cached_epoch_[slot] = epoch;
   }
-  return cached_order_;
+  return cached_order_[slot];
 }
 
 std::vector<int64_t> GlobalSampler::global_batch(int64_t step) const {

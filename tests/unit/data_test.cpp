@@ -9,6 +9,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -173,6 +174,33 @@ TEST_F(DataTest, RandomBatchesMatchAcrossManyChunks) {
     std::vector<Example> got = reader.read(indices);
     for (size_t k = 0; k < indices.size(); ++k) ASSERT_EQ(got[k].text, texts[indices[k]]) << indices[k];
   }
+}
+
+TEST_F(DataTest, OneReaderPerThreadReadsConcurrently) {
+  // The prefetching loader opens one reader per worker thread (Debian's HDF5 is thread-safe).
+  {
+    CorpusWriter writer(path("t.h5"), {}, "", "");
+    for (int i = 0; i < 5000; ++i) writer.add("example " + std::to_string(i), -1, i);
+    writer.finish();
+  }
+  std::vector<int> mismatches(4, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      CorpusReader reader(path("t.h5"));
+      Rng rng{static_cast<uint64_t>(t)};
+      for (int b = 0; b < 50; ++b) {
+        std::vector<int64_t> indices;
+        for (int k = 0; k < 64; ++k) indices.push_back(static_cast<int64_t>(rng.below(5000)));
+        auto got = reader.read(indices);
+        for (size_t k = 0; k < indices.size(); ++k) {
+          mismatches[t] += got[k].text != "example " + std::to_string(indices[k]);
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches, std::vector<int>(4, 0));
 }
 
 // Damages a valid corpus with the raw HDF5 API, then checks the reader's message.

@@ -41,6 +41,8 @@ TEST(SamplerTest, DeterministicAndIndependentOfCallOrder) {
   GlobalSampler a(1000, 64, 7), b(1000, 64, 7);
   // b visits steps out of order (crossing epochs), as a resumed run or a second reader would.
   for (int64_t step : {47, 3, 15, 16, 0, 31}) EXPECT_EQ(b.global_batch(step), a.global_batch(step)) << step;
+  // Alternating between two epochs (prefetch across an epoch boundary) stays consistent.
+  for (int64_t step : {15, 16, 14, 17, 15, 32, 16}) EXPECT_EQ(b.global_batch(step), a.global_batch(step)) << step;
   EXPECT_EQ(a.consumed_samples(31), 31 * 64);
   EXPECT_EQ(a.epoch_of(31), 2);
 }

@@ -45,10 +45,11 @@ class GlobalSampler {
   int64_t num_examples_;
   int64_t global_batch_;
   uint64_t seed_;
-  // The current epoch's permutation: consecutive steps reuse it (O(N) once per epoch).
+  // Permutations of the two most recent epochs, in slot epoch % 2: consecutive steps reuse
+  // them (O(N) once per epoch), and prefetch workers straddling an epoch boundary do not thrash.
   mutable std::mutex mutex_;
-  mutable int64_t cached_epoch_ = -1;
-  mutable std::vector<int64_t> cached_order_;
+  mutable int64_t cached_epoch_[2] = {-1, -1};
+  mutable std::vector<int64_t> cached_order_[2];
 };
 
 }  // namespace sturdy
