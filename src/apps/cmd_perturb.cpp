@@ -90,11 +90,10 @@ void run_perturb(const PerturbOptions& o) {
 }
 
 }  // namespace
-}  // namespace sturdy
 
-// Declared in commands.h (global namespace, like the other register_* functions).
+namespace apps {
+
 void register_perturb(CLI::App& root, int* exit_code) {
-  using namespace sturdy;
   auto opts = std::make_shared<PerturbOptions>();
   CLI::App* cmd = root.add_subcommand("perturb", "Print K perturbed versions of each input line");
   cmd->add_option("--recipe", opts->recipe, "Recipe name (configs/perturb/NAME.yaml) or path to a recipe YAML");
@@ -120,3 +119,6 @@ void register_perturb(CLI::App& root, int* exit_code) {
     *exit_code = 0;
   });
 }
+
+}  // namespace apps
+}  // namespace sturdy

@@ -1,1 +1,0 @@
-// placeholder until the perturbation engine lands
