@@ -1,0 +1,12 @@
+# Model cross-check: model_dump writes a few seeded models, their inputs and outputs to HDF5;
+# model_crosscheck.py re-implements the architecture in plain torch and compares.
+add_executable(model_dump ${CMAKE_CURRENT_LIST_DIR}/model_dump.cpp)
+# -fPIC like sturdy_engine, or GCC rejects the reused precompiled header (-fpie mismatch).
+target_compile_options(model_dump PRIVATE ${STURDY_WARNINGS} -fPIC)
+target_link_libraries(model_dump PRIVATE sturdy_engine hdf5::hdf5)
+target_precompile_headers(model_dump REUSE_FROM sturdy_engine)
+
+add_test(NAME python_model_crosscheck
+         COMMAND sh -c "\"$<TARGET_FILE:model_dump>\" model_crosscheck.h5 && \"${STURDY_PYTHON}\" \"${CMAKE_CURRENT_LIST_DIR}/model_crosscheck.py\" model_crosscheck.h5"
+         WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+set_tests_properties(python_model_crosscheck PROPERTIES TIMEOUT 300 LABELS python)
