@@ -1,0 +1,20 @@
+# libFuzzer targets (clang only). scripts/fuzz.sh configures build-fuzz with clang and
+# -fsanitize=fuzzer-no-link,address,undefined for every library; the targets themselves
+# link the libFuzzer driver with -fsanitize=fuzzer,address,undefined.
+if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+  message(FATAL_ERROR "STURDY_FUZZ=ON needs clang: configure with CC=clang CXX=clang++ (scripts/fuzz.sh does)")
+endif()
+
+set(STURDY_FUZZ_FLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+
+# sturdy_fuzz(NAME SOURCES ... LIBS ...): executable NAME_fuzz in <build>/tests/fuzz.
+function(sturdy_fuzz name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name}_fuzz ${ARG_SOURCES})
+  target_compile_options(${name}_fuzz PRIVATE ${STURDY_FUZZ_FLAGS} ${STURDY_WARNINGS})
+  target_link_options(${name}_fuzz PRIVATE ${STURDY_FUZZ_FLAGS})
+  target_link_libraries(${name}_fuzz PRIVATE ${ARG_LIBS})
+  set_target_properties(${name}_fuzz PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/fuzz)
+endfunction()
+
+sturdy_fuzz(perturb SOURCES ${CMAKE_CURRENT_LIST_DIR}/perturb_fuzz.cpp LIBS sturdy_perturb)
