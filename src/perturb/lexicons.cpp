@@ -119,7 +119,10 @@ char32_t parse_hex_cp(std::string_view s, bool* ok) {
 }
 
 // A look-alike is only useful inside a word: it must itself be a visible word character.
+// Mathematical alphanumerics (U+1D400..U+1D7FF: bold, italic, script... letters) are left
+// out as replacements: they render in a visibly different style, unlike Cyrillic or Greek.
 bool usable_glyph(char32_t cp) { return classify(cp) == CharClass::kAlnum; }
+bool usable_replacement(char32_t cp) { return usable_glyph(cp) && !(cp >= 0x1D400 && cp <= 0x1D7FF); }
 
 }  // namespace
 
@@ -197,7 +200,7 @@ void load_confusables(const std::string& path, CharMap& out) {
       bool ok1 = true, ok2 = true;
       const char32_t s = parse_hex_cp(src[0], &ok1), t = parse_hex_cp(tgt[0], &ok2);
       STURDY_USAGE_CHECK(ok1 && ok2, "{}:{}: bad hexadecimal code point", path, line_no);
-      if (usable_glyph(s) && usable_glyph(t)) out.add(t, s);
+      if (usable_replacement(s) && usable_glyph(t)) out.add(t, s);
       return;
     }
     // One set of mutually confusable characters per line (codebox/homoglyph chars.txt).
@@ -205,7 +208,7 @@ void load_confusables(const std::string& path, CharMap& out) {
     for (char32_t a : set) {
       if (!usable_glyph(a)) continue;
       for (char32_t b : set) {
-        if (usable_glyph(b)) out.add(a, b);
+        if (usable_replacement(b)) out.add(a, b);
       }
     }
   });

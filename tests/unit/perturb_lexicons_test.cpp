@@ -60,6 +60,7 @@ TEST_F(LexiconFiles, ConfusablesInBothFormats) {
                          "\xEF\xBB\xBF# confusables.txt\n"
                          "0430 ;\t0061 ;\tMA\t# ( а → a ) CYRILLIC SMALL LETTER A → LATIN SMALL LETTER A\n"
                          "0021 ;\t01C3 ;\tMA\t# punctuation is not used\n"
+                         "1D41A ;\t0061 ;\tMA\t# styled mathematical letters are not used\n"
                          "2474 ;\t0028 0031 0029 ;\tMA\t# many-to-one is not used\n"),
                    uts);
   ASSERT_NE(uts.find('a'), nullptr);
