@@ -1,5 +1,11 @@
 // sentencepiece: load a .model file, and train one from in-memory sentences.
 //
+// Built as a plugin (libsturdy_sentencepiece.so) that sturdy_text loads with
+// RTLD_LOCAL | RTLD_DEEPBIND: Debian's libsentencepiece carries its own copy of
+// protobuf-lite and exports its symbols, which clash with the libprotobuf that
+// LibTorch loads (the process crashes in static initialisation when both are
+// linked). Loaded this way, each library keeps its own protobuf.
+//
 // Models trained here reserve pad=0 unk=1 bos=2 eos=3. Models from elsewhere
 // usually have no pad piece (pad_id = -1); then pad_id() falls back to unk_id
 // (every sentencepiece model has an unk piece, and padded positions are masked).
@@ -149,27 +155,17 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
 
 }  // namespace
 
-// The `max_sentences` indices with the smallest hash of (seed, index): a seeded
-// uniform sample that depends on nothing but its arguments, returned in corpus order.
-std::vector<int64_t> sample_sentence_indices(int64_t count, int64_t max_sentences, uint64_t seed) {
-  std::vector<int64_t> indices(static_cast<size_t>(std::max<int64_t>(count, 0)));
-  for (int64_t i = 0; i < count; ++i) indices[i] = i;
-  if (max_sentences <= 0 || count <= max_sentences) return indices;
-  std::vector<std::pair<uint64_t, int64_t>> keyed(indices.size());
-  for (int64_t i = 0; i < count; ++i) keyed[i] = {hash_key({seed, static_cast<uint64_t>(i)}), i};
-  std::nth_element(keyed.begin(), keyed.begin() + max_sentences, keyed.end());
-  indices.resize(static_cast<size_t>(max_sentences));
-  for (int64_t i = 0; i < max_sentences; ++i) indices[i] = keyed[i].second;
-  std::sort(indices.begin(), indices.end());
-  return indices;
+}  // namespace sturdy
+
+// Entry points of the plugin (see sentencepiece_plugin.h): C names for dlsym.
+extern "C" sturdy::Tokenizer* sturdy_spm_load(const std::string& model_path) {
+  return new sturdy::SentencePieceTokenizer(model_path);
 }
 
-std::unique_ptr<Tokenizer> load_sentencepiece_tokenizer(const std::string& model_path) {
-  return std::make_unique<SentencePieceTokenizer>(model_path);
-}
-
-void train_sentencepiece(const std::vector<std::string>& texts, const std::string& output_model,
-                         const SentencePieceTrainOptions& options) {
+extern "C" void sturdy_spm_train(const std::vector<std::string>& texts,
+                                 const std::string& output_model,
+                                 const sturdy::SentencePieceTrainOptions& options) {
+  using namespace sturdy;
   STURDY_USAGE_CHECK(options.model_type == "unigram" || options.model_type == "bpe",
                      "--model-type: unknown '{}' (valid: unigram, bpe)", options.model_type);
   STURDY_USAGE_CHECK(options.vocab_size >= 8, "--vocab-size: {} is too small (at least 8)",
@@ -238,5 +234,3 @@ void train_sentencepiece(const std::vector<std::string>& texts, const std::strin
   write_file_atomically(vocab_path, vocab);
   write_file_atomically(output_model, model_bytes);  // last: the .model appearing means complete
 }
-
-}  // namespace sturdy

@@ -1,8 +1,7 @@
 # Model cross-check: model_dump writes a few seeded models, their inputs and outputs to HDF5;
 # model_crosscheck.py re-implements the architecture in plain torch and compares.
 add_executable(model_dump ${CMAKE_CURRENT_LIST_DIR}/model_dump.cpp)
-# -fPIC like sturdy_engine, or GCC rejects the reused precompiled header (-fpie mismatch).
-target_compile_options(model_dump PRIVATE ${STURDY_WARNINGS} -fPIC)
+target_compile_options(model_dump PRIVATE ${STURDY_WARNINGS})
 target_link_libraries(model_dump PRIVATE sturdy_engine hdf5::hdf5)
 target_precompile_headers(model_dump REUSE_FROM sturdy_engine)
 
