@@ -9,4 +9,7 @@ if [ ! -f "$BUILD_DIR/build.ninja" ] || [ $# -gt 0 ]; then
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
 fi
 # Two jobs keep peak memory and the 2-core CI machine in check; override with STURDY_JOBS.
-cmake --build "$BUILD_DIR" -j "${STURDY_JOBS:-2}"
+# STURDY_TARGETS limits the build (the demo needs only `sturdy`).
+targets=()
+for t in ${STURDY_TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build "$BUILD_DIR" -j "${STURDY_JOBS:-2}" "${targets[@]}"

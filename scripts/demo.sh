@@ -3,7 +3,7 @@
 # Prints the clean accuracy next to the majority-class baseline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh
+STURDY_TARGETS=sturdy bash scripts/build.sh
 STURDY=${STURDY_BUILD_DIR:-build}/src/apps/sturdy
 mkdir -p data
 if [ ! -f data/wordnet-train.h5 ] || [ ! -f data/wordnet-valid.h5 ]; then

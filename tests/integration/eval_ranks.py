@@ -1,0 +1,99 @@
+"""Rank-count invariance of `sturdy eval`: the same checkpoint evaluated on 1, 2 and 3 ranks
+gives identical R.json numbers (everything except the timing fields under "cost"), through the
+real binary under mpirun. Also checks the strict suite loader's exit code and message, and that
+`sturdy report` renders the results (Markdown always; PNGs when matplotlib is available)."""
+import json
+import os
+import sys
+
+from common import mpirun_prefix, run, write_toy_tsv
+
+sturdy, work = sys.argv[1], sys.argv[2]
+os.makedirs(work, exist_ok=True)
+os.chdir(work)
+write_toy_tsv("train.tsv", 300, seed=1)
+write_toy_tsv("dev.tsv", 61, seed=2)   # 61 examples, batch 8: 8 batches, uneven over 3 ranks
+write_toy_tsv("extra.tsv", 23, seed=3)
+run([sturdy, "prepare", "--input", "train.tsv", "--output", "train.h5"])
+run([sturdy, "prepare", "--input", "dev.tsv", "--output", "dev.h5"])
+with open("toy.yaml", "w") as f:
+    f.write("""
+run: {name: toy-eval, output_dir: runs/toy}
+data: {train: train.h5, valid: dev.h5, max_length: 48, micro_batch: 16, global_batch: 16}
+model: {dim: 32, layers: 1, heads: 2, kv_heads: 2, ffn: 64, dropout: 0.0}
+optim: {lr: 1.0e-2, warmup: 0, max_steps: 15}
+checkpoint: {every_steps: 0, resume: never}
+log: {every_steps: 5}
+""")
+with open("suite.yaml", "w") as f:
+    f.write("""
+name: ranks
+seed: 5
+k: 3
+batch_size: 8
+perturbations:
+  - {op: keyboard, rates: [0.1, 0.3]}
+  - {op: synonym, rates: [0.3]}
+  - {recipe: typos, rates: [2.0]}
+worst_case: {recipe: mixed, k: 3}
+attacks:
+  - {kind: pgd, norm: l2, epsilons: [0.5, 2.0], steps: 4, init: uniform, init_magnitude: 0.1}
+  - {kind: pgd, norm: linf, epsilons: [0.05], steps: 3, scope: token}
+extra_sets:
+  - {name: extra, path: extra.tsv}
+""")
+run([sturdy, "train", "--config", "toy.yaml"])
+
+results = {}
+for n in (1, 2, 3):
+    out = f"r{n}.json"
+    run((mpirun_prefix(n) if n > 1 else []) +
+        [sturdy, "eval", "--checkpoint", "runs/toy", "--suite", "suite.yaml", "--output", out])
+    with open(out) as f:
+        results[n] = json.load(f)
+
+
+def without_timing(r):
+    r = dict(r)
+    r["cost"] = {k: v for k, v in r["cost"].items() if not k.endswith("seconds") and "per_second" not in k}
+    return json.dumps(r, sort_keys=True)
+
+
+failures = 0
+for n in (2, 3):
+    same = without_timing(results[n]) == without_timing(results[1])
+    failures += not same
+    print(f"{n} ranks vs 1 rank: {'identical' if same else 'DIFFERENT'}")
+    if not same:
+        a, b = json.loads(without_timing(results[1])), json.loads(without_timing(results[n]))
+        for key in a:
+            if a[key] != b.get(key):
+                print(f"  {key}: {a[key]} != {b.get(key)}")
+
+# The results must be real measurements, not placeholders.
+r = results[1]
+checks = [
+    (r["num_examples"] == 61, "num_examples == 61"),
+    (len(r["perturbations"]) == 4, "4 perturbation entries"),
+    (r["clean"]["accuracy"] > 0.5, f"trained model beats chance ({r['clean']['accuracy']:.3f})"),
+    (len(r["attacks"]) == 3 and r["extra_sets"][0]["num_examples"] == 23, "attacks and extra set present"),
+    (all(0 <= p["worst_case_accuracy"] <= p["accuracy"] for p in r["perturbations"]), "worst-case <= mean"),
+]
+for ok, what in checks:
+    failures += not ok
+    print(f"{what}: {'ok' if ok else 'FAIL'}")
+
+# Strict suite loading through the binary: exit 2, file and closest key named.
+with open("bad.yaml", "w") as f:
+    f.write("k: 2\nworst_cas: {recipe: mixed}\n")
+p = run([sturdy, "eval", "--checkpoint", "runs/toy", "--suite", "bad.yaml"], check=False)
+ok = p.returncode == 2 and "bad.yaml" in p.stdout and "did you mean 'worst_case'" in p.stdout
+failures += not ok
+print(f"bad suite -> exit {p.returncode}: {'ok' if ok else 'FAIL'}")
+
+# The report renders from the results.
+p = run([sturdy, "report", "r1.json", "r2.json", "--output", "report"], check=False)
+ok = p.returncode == 0 and os.path.exists("report/report.md")
+failures += not ok
+print(f"report: {'ok' if ok else 'FAIL'}; files: {sorted(os.listdir('report')) if os.path.isdir('report') else []}")
+sys.exit(1 if failures else 0)
