@@ -15,7 +15,7 @@ with open("toy.yaml", "w") as f:
     f.write("""
 data: {train: toy.h5, max_length: 48, micro_batch: 8, global_batch: 16}
 model: {dim: 32, layers: 2, heads: 4, kv_heads: 2, ffn: 64, dropout: 0.0}
-optim: {lr: 1.0e-2, warmup: 0, max_steps: 2}
+optim: {lr: 1.0e-3, warmup: 0, max_steps: 2}
 checkpoint: {every_steps: 0, resume: never}
 log: {every_steps: 1}
 """)
