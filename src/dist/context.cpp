@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <memory>
 
+#include "sturdy/dist/watchdog.h"
+
 namespace sturdy::dist {
 namespace {
 
@@ -55,6 +57,9 @@ LaunchInfo discover_launch() {
   return info;
 }
 
+Context::Context() = default;
+Context::~Context() = default;
+
 Context& Context::init(int* argc, char*** argv, bool thread_multiple) {
   auto& ctx = instance();
   if (ctx) return *ctx;
@@ -82,6 +87,11 @@ Context& Context::init(int* argc, char*** argv, bool thread_multiple) {
       MPI_Comm_split_type(ctx->world_, MPI_COMM_TYPE_SHARED, ctx->rank_, MPI_INFO_NULL, &ctx->local_));
   STURDY_MPI_CHECK(MPI_Comm_rank(ctx->local_, &ctx->local_rank_));
   STURDY_MPI_CHECK(MPI_Comm_size(ctx->local_, &ctx->local_size_));
+  int level = 0;
+  MPI_Query_thread(&level);
+  if (ctx->world_size_ > 1 && level >= MPI_THREAD_MULTIPLE) {
+    ctx->watchdog_ = std::make_unique<Watchdog>(ctx->world_, kDefaultTimeoutS);
+  }
   return *ctx;
 }
 
@@ -96,6 +106,7 @@ bool Context::initialized() { return instance() != nullptr; }
 void Context::finalize() {
   auto& ctx = instance();
   if (!ctx) return;
+  ctx->watchdog_.reset();  // joins its thread before the communicators go
   if (ctx->local_ != MPI_COMM_NULL) MPI_Comm_free(&ctx->local_);
   if (ctx->world_ != MPI_COMM_NULL) MPI_Comm_free(&ctx->world_);
   const bool owns = ctx->owns_mpi_;
@@ -105,28 +116,35 @@ void Context::finalize() {
   if (owns && !finalized) MPI_Finalize();
 }
 
-void Context::barrier() const { STURDY_MPI_CHECK(MPI_Barrier(world_)); }
+void Context::barrier() const {
+  Watchdog::Scope watch(watchdog_.get(), "barrier");
+  STURDY_MPI_CHECK(MPI_Barrier(world_));
+}
 
 double Context::sum(double value) const {
   double out = 0;
+  Watchdog::Scope watch(watchdog_.get(), "sum");
   STURDY_MPI_CHECK(MPI_Allreduce(&value, &out, 1, MPI_DOUBLE, MPI_SUM, world_));
   return out;
 }
 
 int64_t Context::sum(int64_t value) const {
   int64_t out = 0;
+  Watchdog::Scope watch(watchdog_.get(), "sum");
   STURDY_MPI_CHECK(MPI_Allreduce(&value, &out, 1, MPI_INT64_T, MPI_SUM, world_));
   return out;
 }
 
 double Context::max(double value) const {
   double out = 0;
+  Watchdog::Scope watch(watchdog_.get(), "max");
   STURDY_MPI_CHECK(MPI_Allreduce(&value, &out, 1, MPI_DOUBLE, MPI_MAX, world_));
   return out;
 }
 
 bool Context::any(bool flag) const {
   int in = flag ? 1 : 0, out = 0;
+  Watchdog::Scope watch(watchdog_.get(), "any");
   STURDY_MPI_CHECK(MPI_Allreduce(&in, &out, 1, MPI_INT, MPI_MAX, world_));
   return out != 0;
 }
@@ -135,6 +153,7 @@ void Context::broadcast(void* data, int64_t bytes, int root) const {
   auto* p = static_cast<char*>(data);
   // MPI counts are int: send large buffers in 1 GiB pieces.
   const int64_t kPiece = int64_t{1} << 30;
+  Watchdog::Scope watch(watchdog_.get(), "broadcast");
   for (int64_t off = 0; off < bytes; off += kPiece) {
     const int n = static_cast<int>(std::min(kPiece, bytes - off));
     STURDY_MPI_CHECK(MPI_Bcast(p + off, n, MPI_BYTE, root, world_));
@@ -142,6 +161,7 @@ void Context::broadcast(void* data, int64_t bytes, int root) const {
 }
 
 void Context::abort(int exit_code, const std::string& message) const {
+  if (watchdog_) watchdog_->run_abort_hooks();
   std::fprintf(stderr, "[sturdy r%d] aborting the job: %s\n", rank_, message.c_str());
   std::fflush(stderr);
   MPI_Abort(world_ != MPI_COMM_NULL ? world_ : MPI_COMM_WORLD, exit_code);

@@ -3,12 +3,15 @@
 // Works under `mpirun` (Open MPI sets OMPI_COMM_WORLD_*), under `srun` (SLURM_PROCID,
 // SLURM_LOCALID) and as a plain single process (MPI singleton). Builds the world
 // communicator and a node-local one (MPI_Comm_split_type SHARED), like Horovod's
-// MPI context. Every MPI status goes through STURDY_MPI_CHECK.
+// MPI context. Every MPI status goes through STURDY_MPI_CHECK. With several ranks a
+// collective watchdog (watchdog.h) runs from init() to finalize(); the Context's own
+// collectives are watched too.
 #pragma once
 
 #include <mpi.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "sturdy/core/error.h"
@@ -22,6 +25,8 @@
   } while (0)
 
 namespace sturdy::dist {
+
+class Watchdog;
 
 [[noreturn]] void throw_mpi_error(int rc, const char* call, const char* file, int line);
 
@@ -39,13 +44,17 @@ LaunchInfo discover_launch();
 
 class Context {
  public:
-  // Initialises MPI (MPI_THREAD_FUNNELED unless `thread_multiple`) and the communicators.
-  static Context& init(int* argc, char*** argv, bool thread_multiple = false);
+  // Initialises MPI (MPI_THREAD_MULTIPLE: the communication and watchdog threads call
+  // MPI; FUNNELED when `thread_multiple` is false, which leaves the watchdog off), the
+  // communicators, and the watchdog (timeout `kDefaultTimeoutS` until set_timeout).
+  static Context& init(int* argc, char*** argv, bool thread_multiple = true);
+  static constexpr double kDefaultTimeoutS = 300.0;
   // The initialised context; throws when init() was not called.
   static Context& get();
   static bool initialized();
   // Finalises MPI if this object initialised it.
   static void finalize();
+  ~Context();
 
   int rank() const { return rank_; }
   int world_size() const { return world_size_; }
@@ -55,6 +64,8 @@ class Context {
   MPI_Comm world() const { return world_; }
   MPI_Comm local() const { return local_; }
   const LaunchInfo& launch() const { return launch_; }
+  // The collective watchdog, or nullptr on one rank (or without MPI_THREAD_MULTIPLE).
+  Watchdog* watchdog() const { return watchdog_.get(); }
 
   void barrier() const;
   // Sums over all ranks.
@@ -64,15 +75,17 @@ class Context {
   // True on every rank when `flag` is true on any rank.
   bool any(bool flag) const;
   void broadcast(void* data, int64_t bytes, int root = 0) const;
-  // Ends every rank of the job (MPI_Abort) after printing `message` on this rank.
+  // Ends every rank of the job (watchdog abort hooks, then MPI_Abort) after printing
+  // `message` on this rank.
   [[noreturn]] void abort(int exit_code, const std::string& message) const;
 
  private:
-  Context() = default;
+  Context();
   int rank_ = 0, world_size_ = 1, local_rank_ = 0, local_size_ = 1;
   MPI_Comm world_ = MPI_COMM_NULL, local_ = MPI_COMM_NULL;
   LaunchInfo launch_;
   bool owns_mpi_ = false;
+  std::unique_ptr<Watchdog> watchdog_;
 };
 
 }  // namespace sturdy::dist
