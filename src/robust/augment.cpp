@@ -36,4 +36,12 @@ TextTransform make_augment_transform(const Config& config) {
   };
 }
 
+TextTransform make_view_transform(const Config& config) {
+  std::shared_ptr<const perturb::Perturber> perturber = make_augment_perturber(config.augment);
+  const uint64_t seed = config.run.seed;
+  return [perturber, seed](std::string_view text, uint64_t id, uint64_t epoch) {
+    return perturber->apply(text, seed, epoch, id, /*view=*/1);
+  };
+}
+
 }  // namespace sturdy

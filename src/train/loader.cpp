@@ -42,12 +42,13 @@ Batch make_batch(const Tokenizer& tokenizer, const std::vector<std::string>& tex
 
 Loader::Loader(std::string corpus_path, std::shared_ptr<const Tokenizer> tokenizer,
                std::shared_ptr<const GlobalSampler> sampler, LoaderOptions options,
-               TextTransform transform)
+               TextTransform transform, TextTransform view_transform)
     : corpus_path_(std::move(corpus_path)),
       tokenizer_(std::move(tokenizer)),
       sampler_(std::move(sampler)),
       options_(options),
-      transform_(std::move(transform)) {}
+      transform_(std::move(transform)),
+      view_transform_(std::move(view_transform)) {}
 
 Loader::~Loader() { stop(); }
 
@@ -91,6 +92,12 @@ Batch Loader::produce(const CorpusReader& reader, int64_t job) const {
     throw UsageError(fmt::format("{}: some examples have labels and some do not", corpus_path_));
   }
   Batch batch = make_batch(*tokenizer_, texts, labels, options_.max_length);
+  if (view_transform_) {
+    std::vector<std::string> views;
+    for (size_t i = 0; i < texts.size(); ++i) views.push_back(view_transform_(texts[i], ids[i], epoch));
+    batch.perturbed = std::make_shared<Batch>(make_batch(*tokenizer_, views, labels, options_.max_length));
+    batch.perturbed->example_ids = ids;
+  }
   batch.example_ids = std::move(ids);
   batch.step = step;
   batch.micro = micro;
@@ -107,10 +114,13 @@ void Loader::work(int worker) {
         cv_.wait(lock, [&] { return stopping_ || job < next_job_ + options_.prefetch; });
         if (stopping_) return;
       }
+      const auto t0 = std::chrono::steady_clock::now();
       Batch batch = produce(reader, job);
+      const double spent = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       {
         std::lock_guard<std::mutex> lock(mutex_);
         ready_.emplace(job, std::move(batch));
+        produce_seconds_ += spent;
       }
       cv_.notify_all();
     }
@@ -134,6 +144,13 @@ Batch Loader::next() {
   lock.unlock();
   cv_.notify_all();
   return batch;
+}
+
+double Loader::take_produce_seconds() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const double p = produce_seconds_;
+  produce_seconds_ = 0;
+  return p;
 }
 
 double Loader::take_wait_seconds() {

@@ -15,6 +15,7 @@
 #include "sturdy/dist/grad_sync.h"
 #include "sturdy/model/transformer.h"
 #include "sturdy/robust/augment.h"
+#include "sturdy/robust/objective.h"
 #include "sturdy/text/tokenizer.h"
 #include "sturdy/train/loader.h"
 #include "sturdy/train/optimizer.h"
@@ -113,13 +114,18 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
   const int64_t accumulation = accumulation_steps(config.data.global_batch, config.data.micro_batch, world);
   int64_t total_steps = sampler->steps_per_epoch() * config.optim.epochs;
   if (config.optim.max_steps > 0) total_steps = std::min(total_steps, config.optim.max_steps);
+  // FreeAT takes `replays` optimizer steps per batch; the schedule counts optimizer steps.
+  const int64_t replays = config.objective.kind == "freeat" ? config.objective.replays : 1;
+  const int64_t total_updates = total_steps * replays;
 
   torch::manual_seed(config.run.seed);
   Transformer model(config.model);
   auto params = named_parameters(*model);
   std::vector<torch::Tensor> tensors;
   for (const auto& p : params) tensors.push_back(p.tensor);
-  dist::GradSync sync(ctx, tensors);
+  std::vector<std::string> param_names;
+  for (const auto& p : params) param_names.push_back(p.name);
+  dist::GradSync sync(ctx, tensors, dist::GradSyncOptions::from(config.dist), param_names);
   sync.broadcast_parameters();
   AdamW optimizer(params, config.optim);
 
@@ -150,21 +156,24 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
   lo.workers = config.data.workers;
   lo.rank = rank;
   lo.world = world;
-  Loader loader(config.data.train, tokenizer, sampler, lo, make_augment_transform(config));
+  auto objective = robust::make_objective(config);
+  Loader loader(config.data.train, tokenizer, sampler, lo, make_augment_transform(config),
+                objective->needs_perturbed_view() ? make_view_transform(config) : nullptr);
   loader.start(start_step);
 
   std::unique_ptr<MetricsLog> metrics;
   if (ctx.is_root()) metrics = std::make_unique<MetricsLog>((fs::path(run_dir) / "metrics.jsonl").string());
-  spdlog::info("training {} on {} rank(s): {} examples, {} classes, {} parameters, {} steps of {} "
+  spdlog::info("training {} ({}) on {} rank(s): {} examples, {} classes, {} parameters, {} steps of {} "
                "examples ({} per rank x {} accumulation)",
-               config.run.name, world, info.num_examples, info.num_classes, model->num_parameters(),
-               total_steps, config.data.global_batch, config.data.micro_batch, accumulation);
+               config.run.name, objective->name(), world, info.num_examples, info.num_classes,
+               model->num_parameters(), total_steps, config.data.global_batch, config.data.micro_batch,
+               accumulation);
 
   TrainSummary summary;
   const auto t_start = Clock::now();
   auto t_window = t_start;
   int64_t window_tokens = 0, total_tokens = 0;
-  double window_loss = 0, window_wait = 0;
+  double window_loss = 0, window_wait = 0, window_produce = 0;
   int64_t window_steps = 0;
   std::string last_checkpoint;
   const double inv_global = 1.0 / static_cast<double>(config.data.global_batch);
@@ -190,24 +199,32 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
   for (int64_t step = start_step; step < total_steps; ++step) {
     double local_loss = 0;
     int64_t local_tokens = 0;
-    for (int64_t micro = 0; micro < accumulation; ++micro) {
-      Batch batch = loader.next();
-      auto logits = model->forward(batch.ids, batch.mask);
-      auto loss_sum = torch::nn::functional::cross_entropy(
-          logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-      (loss_sum * inv_global).backward();
-      local_loss += loss_sum.item<double>();
-      local_tokens += batch.tokens;
+    std::vector<Batch> batches;
+    for (int64_t micro = 0; micro < accumulation; ++micro) batches.push_back(loader.next());
+    double grad_norm = 0, lr = 0;
+    for (int64_t replay = 0; replay < replays; ++replay) {
+      for (int64_t micro = 0; micro < accumulation; ++micro) {
+        // The all-reduce may start only in the last backward of the last micro-step.
+        const bool final_micro = micro + 1 == accumulation;
+        const auto r = objective->micro_step(model, batches[micro], inv_global,
+                                             [&](bool last) { sync.set_sync(final_micro && last); });
+        if (replay == 0) {
+          local_loss += r.loss_sum;
+          local_tokens += batches[micro].tokens;
+        }
+      }
+      sync.allreduce_gradients();
+      grad_norm = clip_grad_norm(params, config.optim.grad_clip);
+      lr = learning_rate(config.optim, step * replays + replay, total_updates);
+      optimizer.step(lr);
+      sync.maybe_check_parameters(step + 1);  // every rank agrees, or fail naming the parameter
+      optimizer.zero_grad();
     }
-    sync.allreduce_gradients();
-    const double grad_norm = clip_grad_norm(params, config.optim.grad_clip);
-    const double lr = learning_rate(config.optim, step, total_steps);
-    optimizer.step(lr);
-    optimizer.zero_grad();
     ++summary.steps;
     window_loss += local_loss;
     window_tokens += local_tokens;
     window_wait += loader.take_wait_seconds();
+    window_produce += loader.take_produce_seconds();
     ++window_steps;
 
     const int64_t done = step + 1;
@@ -220,21 +237,23 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
       const double tps = tokens / std::max(elapsed, 1e-9);
       total_tokens += tokens;
       const double wait_share = window_wait / std::max(elapsed, 1e-9);
+      const double data_share = window_produce / std::max(elapsed, 1e-9);
       const double per_step = elapsed / static_cast<double>(window_steps);
       spdlog::info("step {:>6}/{} | loss {:.4f} | lr {:.2e} | grad {:.3f} | {:.0f} tok/s | {:.0f} ms/step "
-                   "| data wait {:.1f}% | ETA {}",
-                   done, total_steps, loss, lr, grad_norm, tps, per_step * 1e3, 100 * wait_share,
+                   "| data {:.1f}% (wait {:.1f}%) | ETA {}",
+                   done, total_steps, loss, lr, grad_norm, tps, per_step * 1e3, 100 * data_share, 100 * wait_share,
                    format_duration(per_step * static_cast<double>(total_steps - done)));
       if (metrics) {
         metrics->write({{"step", done}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
                         {"tokens_per_second", tps}, {"step_ms", per_step * 1e3},
-                        {"data_wait_share", wait_share}, {"elapsed_s", seconds_since(t_start)},
+                        {"data_wait_share", wait_share}, {"data_cpu_share", data_share}, {"elapsed_s", seconds_since(t_start)},
                         {"epoch", sampler->epoch_of(step)}});
       }
       summary.final_loss = loss;
       window_loss = 0;
       window_tokens = 0;
       window_wait = 0;
+      window_produce = 0;
       window_steps = 0;
       t_window = Clock::now();
     }

@@ -22,6 +22,9 @@ std::shared_ptr<const perturb::Perturber> make_augment_perturber(const AugmentCo
 // nullptr when augment.probability is 0.
 TextTransform make_augment_transform(const Config& config);
 
+// Always perturbs, with view 1 of the augment recipe/ops: the x̃ of the consistency objective.
+TextTransform make_view_transform(const Config& config);
+
 // Where recipe names are looked up: ./configs/perturb when it exists, else the source tree's.
 std::string default_recipe_dir();
 

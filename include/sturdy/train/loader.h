@@ -31,6 +31,7 @@ struct Batch {
   torch::Tensor labels;  // (B) int64 (empty tensor when the corpus has no labels)
   std::vector<int64_t> example_ids;  // stable ids, for keyed perturbation
   std::vector<std::string> texts;    // the texts as tokenized (after augmentation)
+  std::shared_ptr<Batch> perturbed;  // a perturbed view of the same examples (consistency)
   int64_t tokens = 0;    // real (non-pad) tokens
   int64_t step = 0;
   int64_t micro = 0;
@@ -57,9 +58,11 @@ struct LoaderOptions {
 
 class Loader {
  public:
+  // `transform` rewrites each text (augmentation); `view_transform`, when set, makes a
+  // second, perturbed view of every batch (Batch::perturbed) from the transformed text.
   Loader(std::string corpus_path, std::shared_ptr<const Tokenizer> tokenizer,
          std::shared_ptr<const GlobalSampler> sampler, LoaderOptions options,
-         TextTransform transform = nullptr);
+         TextTransform transform = nullptr, TextTransform view_transform = nullptr);
   ~Loader();
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
@@ -70,6 +73,9 @@ class Loader {
   Batch next();
   // Seconds the trainer spent waiting in next() since the last call.
   double take_wait_seconds();
+  // Seconds the workers spent preparing batches (read, perturb, tokenize, pad) since the
+  // last call: the data pipeline's CPU cost, whether or not it overlapped with compute.
+  double take_produce_seconds();
 
  private:
   void stop();
@@ -81,6 +87,7 @@ class Loader {
   std::shared_ptr<const GlobalSampler> sampler_;
   LoaderOptions options_;
   TextTransform transform_;
+  TextTransform view_transform_;
 
   std::mutex mutex_;
   std::condition_variable cv_;
@@ -90,6 +97,7 @@ class Loader {
   int64_t next_job_ = 0;      // the job next() returns next
   bool stopping_ = false;
   double wait_seconds_ = 0;
+  double produce_seconds_ = 0;
   std::vector<std::thread> threads_;
 };
 

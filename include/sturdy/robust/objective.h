@@ -1,0 +1,53 @@
+// Robust objectives behind one interface: the trainer calls micro_step() for each
+// micro-batch and never knows which method runs (DESIGN.md "Robust objectives").
+//
+// Every objective accumulates parameter gradients of   scale · Σ_examples loss_i
+// into .grad (the trainer passes scale = 1/global_batch, so the sum over micro-steps
+// and ranks is the gradient of the mean loss), and works on perturbed text as well:
+// the loader's augmentation runs before it. δ lives on the embedding output; padded
+// positions are masked by the adversarial ops (robust/adversarial.h).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "sturdy/config/config.h"
+#include "sturdy/model/transformer.h"
+#include "sturdy/robust/adversarial.h"
+#include "sturdy/train/loader.h"
+
+namespace sturdy::robust {
+
+struct MicroStepResult {
+  double loss_sum = 0;         // Σ clean cross-entropy over the micro-batch (for logging)
+  double robust_loss_sum = 0;  // Σ of the objective's own robust term (adversarial CE, KL, ...)
+};
+
+// Called right before each backward() an objective runs, with last = true for its final
+// backward of the micro-batch: the gradient sync may start all-reduces only then.
+using BeforeBackward = std::function<void(bool last)>;
+
+class Objective {
+ public:
+  virtual ~Objective() = default;
+  virtual std::string name() const = 0;
+  // Forward/backward for one micro-batch, accumulating scale-weighted parameter gradients.
+  virtual MicroStepResult micro_step(Transformer& model, const Batch& batch, double scale,
+                                     const BeforeBackward& before_backward) = 0;
+  // Optimizer steps taken on each batch (FreeAT replays a batch m times); 1 otherwise.
+  virtual int64_t replays() const { return 1; }
+  // True when batches must carry a perturbed view (Batch::perturbed), e.g. consistency.
+  virtual bool needs_perturbed_view() const { return false; }
+};
+
+// The objective objective.kind names, with its parameters; UsageError naming the key when
+// a parameter is out of range or the method needs something the config lacks.
+std::unique_ptr<Objective> make_objective(const Config& config);
+
+// Σ_i CE(logits_i, label_i) (sum reduction) — the loss every objective starts from.
+torch::Tensor cross_entropy_sum(const torch::Tensor& logits, const torch::Tensor& labels);
+
+}  // namespace sturdy::robust

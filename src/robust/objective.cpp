@@ -1,0 +1,295 @@
+// The robust objectives (see objective.h and docs/robustness.md for the formulas,
+// defaults and costs).
+#include "sturdy/robust/objective.h"
+
+#include <cmath>
+
+#include "sturdy/core/error.h"
+
+namespace sturdy::robust {
+namespace {
+
+namespace F = torch::nn::functional;
+
+// Randomness of δ is keyed by (seed, example id, stream) so it is the same on any rank;
+// the stream separates steps, replays and uses.
+uint64_t stream_of(const Batch& batch, uint64_t use) {
+  return (static_cast<uint64_t>(batch.step) << 8) ^ (static_cast<uint64_t>(batch.micro) << 4) ^ use;
+}
+
+torch::Tensor logits_with_delta(Transformer& model, const torch::Tensor& embeddings,
+                                const torch::Tensor& delta, const Batch& batch) {
+  return model->head(model->encode(embeddings + delta, batch.mask), batch.mask);
+}
+
+AdvBall ball_from(const ObjectiveConfig& c, AdvScope scope = AdvScope::kExample) {
+  AdvBall ball;
+  ball.norm = parse_adv_norm(c.norm, "objective.norm");
+  ball.scope = scope;
+  ball.epsilon = c.epsilon;
+  return ball;
+}
+
+// erm and augment: CE(x) (augment's perturbation happened in the loader).
+class Erm final : public Objective {
+ public:
+  explicit Erm(std::string name) : name_(std::move(name)) {}
+  std::string name() const override { return name_; }
+  MicroStepResult micro_step(Transformer& model, const Batch& batch, double scale,
+                             const BeforeBackward& before_backward) override {
+    auto loss = cross_entropy_sum(model->forward(batch.ids, batch.mask), batch.labels);
+    before_backward(true);
+    (loss * scale).backward();
+    return {loss.item<double>(), loss.item<double>()};
+  }
+
+ private:
+  std::string name_;
+};
+
+// Pads two batches to one length and stacks them: one forward of 2B instead of two of B.
+std::pair<torch::Tensor, torch::Tensor> stack_views(const Batch& a, const Batch& b) {
+  const int64_t t = std::max(a.ids.size(1), b.ids.size(1));
+  auto pad_ids = [t](const torch::Tensor& x) { return F::pad(x, F::PadFuncOptions({0, t - x.size(1)})); };
+  auto ids = torch::cat({pad_ids(a.ids), pad_ids(b.ids)}, 0);
+  auto mask = torch::cat({pad_ids(a.mask.to(torch::kInt64)), pad_ids(b.mask.to(torch::kInt64))}, 0).to(torch::kBool);
+  return {ids, mask};
+}
+
+// consistency: CE(x) + λ·symKL(f(x), f(x̃)), x̃ the perturbed view from the loader.
+class Consistency final : public Objective {
+ public:
+  explicit Consistency(double lambda) : lambda_(lambda) {}
+  std::string name() const override { return "consistency"; }
+  bool needs_perturbed_view() const override { return true; }
+  MicroStepResult micro_step(Transformer& model, const Batch& batch, double scale,
+                             const BeforeBackward& before_backward) override {
+    STURDY_CHECK(batch.perturbed != nullptr, "consistency needs batches with a perturbed view");
+    const int64_t b = batch.ids.size(0);
+    auto [ids, mask] = stack_views(batch, *batch.perturbed);
+    auto logits = model->forward(ids, mask);
+    auto clean = logits.narrow(0, 0, b);
+    auto noisy = logits.narrow(0, b, b);
+    auto ce = cross_entropy_sum(clean, batch.labels);
+    auto kl = sym_kl(clean, noisy) * static_cast<double>(b);  // mean over rows -> sum
+    before_backward(true);
+    ((ce + lambda_ * kl) * scale).backward();
+    return {ce.item<double>(), kl.item<double>()};
+  }
+
+ private:
+  double lambda_;
+};
+
+// fgm: CE(x) + CE(x + ε·g/‖g‖), g = ∂CE/∂e per example (l2) or sign(g) (linf).
+class Fgm final : public Objective {
+ public:
+  explicit Fgm(const ObjectiveConfig& c) : ball_(ball_from(c)), epsilon_(c.epsilon) {}
+  std::string name() const override { return "fgm"; }
+  MicroStepResult micro_step(Transformer& model, const Batch& batch, double scale,
+                             const BeforeBackward& before_backward) override {
+    auto e = model->embed(batch.ids);
+    e.retain_grad();
+    auto clean = cross_entropy_sum(model->head(model->encode(e, batch.mask), batch.mask), batch.labels);
+    before_backward(false);
+    (clean * scale).backward();
+    // The clean backward left ∂(scale·CE)/∂e in e.grad(); its direction is what matters.
+    auto delta = adv_step_project(torch::zeros_like(e), e.grad(), batch.mask, ball_, epsilon_);
+    auto adv = cross_entropy_sum(logits_with_delta(model, model->embed(batch.ids), delta, batch), batch.labels);
+    before_backward(true);
+    (adv * scale).backward();
+    return {clean.item<double>(), adv.item<double>()};
+  }
+
+ private:
+  AdvBall ball_;
+  double epsilon_;
+};
+
+// pgd: K ascent steps δ ← Π_ε(δ + α·ĝ) from a random start, each computing only ∂L/∂δ
+// (autograd::grad: no parameter gradients); then descent on CE(x + δ).
+class Pgd final : public Objective {
+ public:
+  Pgd(const ObjectiveConfig& c, uint64_t seed) : c_(c), ball_(ball_from(c)), seed_(seed) {}
+  std::string name() const override { return "pgd"; }
+  MicroStepResult micro_step(Transformer& model, const Batch& batch, double scale,
+                             const BeforeBackward& before_backward) override {
+    auto e = model->embed(batch.ids);
+    auto e_fixed = e.detach();
+    AdvInit init{AdvInitKind::kUniform, c_.init > 0 ? c_.init : c_.epsilon};
+    auto delta = adv_init(e_fixed, batch.mask, ball_, init, batch.example_ids, seed_, stream_of(batch, 1));
+    for (int64_t k = 0; k < c_.steps; ++k) {
+      delta.requires_grad_(true);
+      auto loss = cross_entropy_sum(logits_with_delta(model, e_fixed, delta, batch), batch.labels);
+      auto g = torch::autograd::grad({loss}, {delta})[0];
+      delta = adv_step_project(delta.detach(), g, batch.mask, ball_, c_.step_size);
+    }
+    auto adv = cross_entropy_sum(logits_with_delta(model, e, delta, batch), batch.labels);
+    before_backward(true);
+    (adv * scale).backward();
+    const double adv_sum = adv.item<double>();
+    return {adv_sum, adv_sum};
+  }
+
+ private:
+  ObjectiveConfig c_;
+  AdvBall ball_;
+  uint64_t seed_;
+};
+
+// freeat: every pass over a batch updates θ (trainer) and δ (here, from the same backward);
+// the batch is replayed m times and δ is kept across batches (cropped/zero-padded to the
+// next batch's shape). Step: δ ← Π_ε(δ + ε·ĝ) (Shafahi et al. use α = ε, linf).
+class FreeAt final : public Objective {
+ public:
+  explicit FreeAt(const ObjectiveConfig& c) : c_(c), ball_(ball_from(c)) {}
+  std::string name() const override { return "freeat"; }
+  int64_t replays() const override { return c_.replays; }
+  MicroStepResult micro_step(Transformer& model, const Batch& batch, double scale,
+                             const BeforeBackward& before_backward) override {
+    auto e = model->embed(batch.ids);
+    auto delta = fit(e, batch.mask).requires_grad_(true);
+    auto loss = cross_entropy_sum(logits_with_delta(model, e, delta, batch), batch.labels);
+    before_backward(true);
+    (loss * scale).backward();
+    const double step = c_.step_size > 0 ? c_.step_size : c_.epsilon;
+    delta_ = adv_step_project(delta.detach(), delta.grad(), batch.mask, ball_, step);
+    const double s = loss.item<double>();
+    return {s, s};
+  }
+
+ private:
+  torch::Tensor fit(const torch::Tensor& e, const torch::Tensor& mask) {
+    auto out = torch::zeros_like(e);
+    if (delta_.defined()) {
+      const int64_t b = std::min(out.size(0), delta_.size(0));
+      const int64_t t = std::min(out.size(1), delta_.size(1));
+      out.narrow(0, 0, b).narrow(1, 0, t).copy_(delta_.narrow(0, 0, b).narrow(1, 0, t));
+      out.mul_(mask.unsqueeze(-1).to(out.dtype()));
+    }
+    return out;
+  }
+
+  ObjectiveConfig c_;
+  AdvBall ball_;
+  torch::Tensor delta_;
+};
+
+// freelb: K steps; each backward accumulates θ-grads of L/K; δ ← Π_ε(δ + α·g/‖g‖_F)
+// per example; δ₀ ~ U(-1, 1)·init/√(L_i·d); dropout masks reused across the K steps.
+class FreeLb final : public Objective {
+ public:
+  FreeLb(const ObjectiveConfig& c, uint64_t seed) : c_(c), ball_(ball_from(c)), seed_(seed) {}
+  std::string name() const override { return "freelb"; }
+  MicroStepResult micro_step(Transformer& model, const Batch& batch, double scale,
+                             const BeforeBackward& before_backward) override {
+    const int64_t k_steps = c_.steps;
+    auto delta = init(model->embed(batch.ids).detach(), batch);
+    model->reuse_dropout_masks(true);
+    double first = 0, last = 0;
+    try {
+      for (int64_t k = 0; k < k_steps; ++k) {
+        // The embedding is recomputed each step so its gradient reaches tok_embeddings K times,
+        // as in the reference implementation.
+        auto e = model->embed(batch.ids);
+        delta.requires_grad_(true);
+        auto loss = cross_entropy_sum(logits_with_delta(model, e, delta, batch), batch.labels);
+        before_backward(k + 1 == k_steps);
+        (loss * (scale / static_cast<double>(k_steps))).backward();
+        if (k == 0) first = loss.item<double>();
+        last = loss.item<double>();
+        if (k + 1 < k_steps) delta = adv_step_project(delta.detach(), delta.grad(), batch.mask, ball_, c_.step_size);
+      }
+    } catch (...) {
+      model->reuse_dropout_masks(false);
+      throw;
+    }
+    model->reuse_dropout_masks(false);
+    return {first, last};
+  }
+
+ private:
+  torch::Tensor init(const torch::Tensor& e, const Batch& batch) {
+    if (c_.init <= 0) return torch::zeros_like(e);
+    AdvBall unit{AdvNorm::kLinf, AdvScope::kExample, 1.0};
+    auto u = adv_init(e, batch.mask, unit, AdvInit{AdvInitKind::kUniform, 1.0}, batch.example_ids, seed_,
+                      stream_of(batch, 2));
+    auto lengths = batch.mask.sum(1).to(e.dtype()).clamp_min(1.0);  // (B)
+    auto mag = c_.init / torch::sqrt(lengths * static_cast<double>(e.size(2)));
+    return adv_project(u * mag.view({-1, 1, 1}), batch.mask, ball_);
+  }
+
+  ObjectiveConfig c_;
+  AdvBall ball_;
+  uint64_t seed_;
+};
+
+// smart: CE(x) + λ·symKL(f(x), f(x+δ)); δ₀ ~ N(0, σ²), one ascent step on symKL with an
+// ∞-norm step per token, δ ← Π_ε(δ + η·g/‖g‖_∞).
+class Smart final : public Objective {
+ public:
+  Smart(const ObjectiveConfig& c, uint64_t seed) : c_(c), seed_(seed) {}
+  std::string name() const override { return "smart"; }
+  MicroStepResult micro_step(Transformer& model, const Batch& batch, double scale,
+                             const BeforeBackward& before_backward) override {
+    const double sigma = c_.init > 0 ? c_.init : 1e-5;
+    const double eta = c_.step_size;
+    auto e = model->embed(batch.ids);
+    auto clean_logits = model->head(model->encode(e, batch.mask), batch.mask);
+    auto ce = cross_entropy_sum(clean_logits, batch.labels);
+    // Ascent: only ∂KL/∂δ, against the clean prediction held fixed.
+    AdvBall none{AdvNorm::kLinf, AdvScope::kToken, 0.0};
+    auto delta = adv_init(e.detach(), batch.mask, none, AdvInit{AdvInitKind::kNormal, sigma}, batch.example_ids,
+                          seed_, stream_of(batch, 3));
+    delta.requires_grad_(true);
+    auto kl_ascent = sym_kl(logits_with_delta(model, e.detach(), delta, batch), clean_logits.detach());
+    auto g = torch::autograd::grad({kl_ascent}, {delta})[0];
+    {
+      torch::NoGradGuard no_grad;
+      auto gmax = g.abs().amax(-1, true).clamp_min(1e-12);  // ‖g‖_∞ per token
+      delta = (delta.detach() + eta * g / gmax) * batch.mask.unsqueeze(-1).to(g.dtype());
+      if (c_.epsilon > 0) delta = adv_project(delta, batch.mask, AdvBall{AdvNorm::kLinf, AdvScope::kToken, c_.epsilon});
+    }
+    auto adv_logits = logits_with_delta(model, e, delta, batch);
+    auto kl = sym_kl(clean_logits, adv_logits) * static_cast<double>(batch.ids.size(0));
+    before_backward(true);
+    ((ce + c_.lambda * kl) * scale).backward();
+    return {ce.item<double>(), kl.item<double>()};
+  }
+
+ private:
+  ObjectiveConfig c_;
+  uint64_t seed_;
+};
+
+}  // namespace
+
+torch::Tensor cross_entropy_sum(const torch::Tensor& logits, const torch::Tensor& labels) {
+  return F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().reduction(torch::kSum));
+}
+
+std::unique_ptr<Objective> make_objective(const Config& config) {
+  const auto& c = config.objective;
+  const uint64_t seed = config.run.seed;
+  if (c.kind == "erm") return std::make_unique<Erm>("erm");
+  if (c.kind == "augment") {
+    if (config.augment.probability <= 0) {
+      throw UsageError("objective.kind augment needs augment.probability > 0 and a recipe or ops");
+    }
+    return std::make_unique<Erm>("augment");
+  }
+  if (c.kind == "consistency") {
+    if (config.augment.recipe.empty() && config.augment.ops.empty()) {
+      throw UsageError("objective.kind consistency needs augment.recipe or augment.ops (the perturbed view)");
+    }
+    return std::make_unique<Consistency>(c.lambda);
+  }
+  if (c.kind == "fgm") return std::make_unique<Fgm>(c);
+  if (c.kind == "pgd") return std::make_unique<Pgd>(c, seed);
+  if (c.kind == "freeat") return std::make_unique<FreeAt>(c);
+  if (c.kind == "freelb") return std::make_unique<FreeLb>(c, seed);
+  if (c.kind == "smart") return std::make_unique<Smart>(c, seed);
+  throw UsageError(fmt::format("objective.kind: unknown '{}'", c.kind));
+}
+
+}  // namespace sturdy::robust
