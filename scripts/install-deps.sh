@@ -15,6 +15,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-torch python3-h5py python3-numpy python3-matplotlib python3-yaml
   clang libclang-rt-14-dev
+  slurm-wlm munge
 )
 
 missing=()

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Trains on one node with N ranks under mpirun, each through launch/sturdy-rank.sh.
+#
+#   launch/local.sh N CONFIG [--set key=value ...] [other `sturdy train` options]
+#
+# STURDY_BIN names the binary (default: build/src/apps/sturdy of this checkout, else `sturdy`
+# on PATH). MPIRUN_ARGS adds mpirun options. Ranks beyond the core count are allowed
+# (--oversubscribe); binding is left to sturdy-rank.sh (--bind-to none). SIGUSR1 to this
+# script reaches every rank (mpirun forwards it): they checkpoint and exit 0.
+set -euo pipefail
+
+if [ $# -lt 2 ]; then
+  echo "usage: $0 N CONFIG [--set section.key=value ...]" >&2
+  exit 2
+fi
+n=$1 config=$2
+shift 2
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bin=${STURDY_BIN:-$here/../build/src/apps/sturdy}
+[ -x "$bin" ] || bin=$(command -v sturdy || true)
+[ -n "$bin" ] || { echo "local.sh: no sturdy binary (set STURDY_BIN)" >&2; exit 2; }
+
+args=(-np "$n" --bind-to none)
+[ "$n" -gt "$(nproc --all)" ] && args+=(--oversubscribe)
+[ "$(id -u)" -eq 0 ] && args+=(--allow-run-as-root)
+# shellcheck disable=SC2086
+exec mpirun "${args[@]}" ${MPIRUN_ARGS:-} "$here/sturdy-rank.sh" "$bin" train --config "$config" "$@"
