@@ -11,12 +11,6 @@ namespace {
 
 namespace F = torch::nn::functional;
 
-// Randomness of δ is keyed by (seed, example id, stream) so it is the same on any rank;
-// the stream separates steps, replays and uses.
-uint64_t stream_of(const Batch& batch, uint64_t use) {
-  return (static_cast<uint64_t>(batch.step) << 8) ^ (static_cast<uint64_t>(batch.micro) << 4) ^ use;
-}
-
 torch::Tensor logits_with_delta(Transformer& model, const torch::Tensor& embeddings,
                                 const torch::Tensor& delta, const Batch& batch) {
   return model->head(model->encode(embeddings + delta, batch.mask), batch.mask);
@@ -74,7 +68,8 @@ class Consistency final : public Objective {
     auto kl = sym_kl(clean, noisy) * static_cast<double>(b);  // mean over rows -> sum
     before_backward(true);
     ((ce + lambda_ * kl) * scale).backward();
-    return {ce.item<double>(), kl.item<double>()};
+    const double c = ce.item<double>();
+    return {c, c + lambda_ * kl.item<double>()};
   }
 
  private:
@@ -117,7 +112,7 @@ class Pgd final : public Objective {
     auto e = model->embed(batch.ids);
     auto e_fixed = e.detach();
     AdvInit init{AdvInitKind::kUniform, c_.init > 0 ? c_.init : c_.epsilon};
-    auto delta = adv_init(e_fixed, batch.mask, ball_, init, batch.example_ids, seed_, stream_of(batch, 1));
+    auto delta = adv_init(e_fixed, batch.mask, ball_, init, batch.example_ids, seed_, delta_stream(batch, kPgdStart));
     for (int64_t k = 0; k < c_.steps; ++k) {
       delta.requires_grad_(true);
       auto loss = cross_entropy_sum(logits_with_delta(model, e_fixed, delta, batch), batch.labels);
@@ -213,7 +208,7 @@ class FreeLb final : public Objective {
     if (c_.init <= 0) return torch::zeros_like(e);
     AdvBall unit{AdvNorm::kLinf, AdvScope::kExample, 1.0};
     auto u = adv_init(e, batch.mask, unit, AdvInit{AdvInitKind::kUniform, 1.0}, batch.example_ids, seed_,
-                      stream_of(batch, 2));
+                      delta_stream(batch, kFreeLbStart));
     auto lengths = batch.mask.sum(1).to(e.dtype()).clamp_min(1.0);  // (B)
     auto mag = c_.init / torch::sqrt(lengths * static_cast<double>(e.size(2)));
     return adv_project(u * mag.view({-1, 1, 1}), batch.mask, ball_);
@@ -240,7 +235,7 @@ class Smart final : public Objective {
     // Ascent: only ∂KL/∂δ, against the clean prediction held fixed.
     AdvBall none{AdvNorm::kLinf, AdvScope::kToken, 0.0};
     auto delta = adv_init(e.detach(), batch.mask, none, AdvInit{AdvInitKind::kNormal, sigma}, batch.example_ids,
-                          seed_, stream_of(batch, 3));
+                          seed_, delta_stream(batch, kSmartStart));
     delta.requires_grad_(true);
     auto kl_ascent = sym_kl(logits_with_delta(model, e.detach(), delta, batch), clean_logits.detach());
     auto g = torch::autograd::grad({kl_ascent}, {delta})[0];
@@ -254,7 +249,8 @@ class Smart final : public Objective {
     auto kl = sym_kl(clean_logits, adv_logits) * static_cast<double>(batch.ids.size(0));
     before_backward(true);
     ((ce + c_.lambda * kl) * scale).backward();
-    return {ce.item<double>(), kl.item<double>()};
+    const double c = ce.item<double>();
+    return {c, c + c_.lambda * kl.item<double>()};
   }
 
  private:

@@ -23,7 +23,7 @@ namespace sturdy::robust {
 
 struct MicroStepResult {
   double loss_sum = 0;         // Σ clean cross-entropy over the micro-batch (for logging)
-  double robust_loss_sum = 0;  // Σ of the objective's own robust term (adversarial CE, KL, ...)
+  double robust_loss_sum = 0;  // Σ of the objective's own loss (adversarial CE, CE + λ·KL, ...)
 };
 
 // Called right before each backward() an objective runs, with last = true for its final
@@ -46,6 +46,13 @@ class Objective {
 // The objective objective.kind names, with its parameters; UsageError naming the key when
 // a parameter is out of range or the method needs something the config lacks.
 std::unique_ptr<Objective> make_objective(const Config& config);
+
+// The key stream of δ's randomness for one batch and use (kPgdStart, kFreeLbStart,
+// kSmartStart): with (seed, example id) it makes δ₀ independent of ranks and order.
+inline constexpr uint64_t kPgdStart = 1, kFreeLbStart = 2, kSmartStart = 3;
+inline uint64_t delta_stream(const Batch& batch, uint64_t use) {
+  return (static_cast<uint64_t>(batch.step) << 8) ^ (static_cast<uint64_t>(batch.micro) << 4) ^ use;
+}
 
 // Σ_i CE(logits_i, label_i) (sum reduction) — the loss every objective starts from.
 torch::Tensor cross_entropy_sum(const torch::Tensor& logits, const torch::Tensor& labels);
