@@ -173,7 +173,7 @@ void add_data_bench(CLI::App& bench, int* exit_code) {
     auto tokenizer = make_tokenizer(tc);
     std::printf("# %zu sentences from %s, tokenizer %s, one thread\n", sentences.size(), data.c_str(),
                 o->tokenizer.c_str());
-    std::printf("%-12s %14s %14s\n", "recipe", "sentences/s", "changed bytes");
+    std::printf("%-12s %14s %18s\n", "recipe", "sentences/s", "sentences changed");
     auto run = [&](const std::string& name, const perturb::Perturber* p) {
       int64_t done = 0, changed = 0;
       size_t sink = 0;
@@ -191,7 +191,7 @@ void add_data_bench(CLI::App& bench, int* exit_code) {
         }
         elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
       }
-      std::printf("%-12s %14.0f %13.1f%%%s\n", name.c_str(), done / elapsed, 100.0 * changed / done,
+      std::printf("%-12s %14.0f %17.1f%%%s\n", name.c_str(), done / elapsed, 100.0 * changed / done,
                   sink == 0 ? " (no tokens?)" : "");
       std::fflush(stdout);
     };
