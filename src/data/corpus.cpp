@@ -10,7 +10,7 @@
 #include <numeric>
 #include <set>
 
-#include "h5.h"
+#include "sturdy/core/h5.h"
 #include "sturdy/core/error.h"
 #include "sturdy/core/utf8.h"
 

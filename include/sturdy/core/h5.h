@@ -1,4 +1,4 @@
-// Small RAII layer over the HDF5 C API, private to the data module.
+// Small RAII layer over the HDF5 C API, shared by the corpus and checkpoint code.
 //
 // Every hid_t lives in an H5Handle whose deleter matches its kind (file, group,
 // dataset, dataspace, datatype, attribute, property list), so no handle leaks,
