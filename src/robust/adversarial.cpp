@@ -6,6 +6,9 @@
 #include "sturdy/config/config.h"
 #include "sturdy/core/error.h"
 #include "sturdy/core/rng.h"
+#ifdef STURDY_HAVE_CUDA_KERNELS
+#include "sturdy/kernels/dispatch.h"  // CUDA tensors go to the fused kernels (docs/kernels.md)
+#endif
 
 namespace sturdy::robust {
 namespace {
@@ -117,6 +120,9 @@ torch::Tensor adv_group_norm(const torch::Tensor& x, const torch::Tensor& mask, 
 }
 
 torch::Tensor adv_project(const torch::Tensor& delta, const torch::Tensor& mask, const AdvBall& ball) {
+#ifdef STURDY_HAVE_CUDA_KERNELS
+  if (kernels::handles(delta)) return kernels::cuda_adv_project(delta, mask, ball);
+#endif
   torch::NoGradGuard no_grad;
   check_shapes(delta, mask, "delta");
   auto mf = token_mask(mask, delta);
@@ -129,6 +135,9 @@ torch::Tensor adv_project(const torch::Tensor& delta, const torch::Tensor& mask,
 
 torch::Tensor adv_step_project(const torch::Tensor& delta, const torch::Tensor& grad,
                                const torch::Tensor& mask, const AdvBall& ball, double step_size) {
+#ifdef STURDY_HAVE_CUDA_KERNELS
+  if (kernels::handles(delta)) return kernels::cuda_adv_step_project(delta, grad, mask, ball, step_size);
+#endif
   torch::NoGradGuard no_grad;
   check_shapes(delta, mask, "delta");
   STURDY_CHECK(grad.sizes() == delta.sizes(), "grad {} and delta {} differ in shape", c10::str(grad.sizes()),
@@ -188,6 +197,9 @@ torch::Tensor adv_init(const torch::Tensor& embeddings, const torch::Tensor& mas
 }
 
 SymKL sym_kl_forward_backward(const torch::Tensor& p_logits, const torch::Tensor& q_logits) {
+#ifdef STURDY_HAVE_CUDA_KERNELS
+  if (kernels::handles(p_logits, q_logits)) return kernels::cuda_sym_kl_forward_backward(p_logits, q_logits);
+#endif
   torch::NoGradGuard no_grad;
   STURDY_CHECK(p_logits.sizes() == q_logits.sizes(), "sym_kl: shapes {} and {} differ", c10::str(p_logits.sizes()),
                c10::str(q_logits.sizes()));
