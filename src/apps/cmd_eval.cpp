@@ -15,18 +15,33 @@ void register_eval(CLI::App& root, int* exit_code) {
   cmd->add_option("--config", opts->config, "Config for data and evaluation settings (default: the checkpoint's)");
   cmd->add_option("--set", opts->overrides, "Override a config key: section.key=value (repeatable)");
   cmd->add_option("--data", opts->data, "Evaluation corpus (default: data.valid)");
-  cmd->add_option("--suite", opts->suite, "Evaluation suite (configs/eval/*.yaml)");
+  cmd->add_option("--suite", opts->suite,
+                  "Suite name (configs/eval/NAME.yaml) or file (default: eval.suite, else standard)");
   cmd->add_option("--output", opts->output, "Where to write R.json");
-  cmd->add_option("--batch-size", opts->batch_size, "Examples per forward pass")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch-size", opts->batch_size, "Examples per forward pass (overrides the suite)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-examples", opts->max_examples, "Evaluate the first N examples only (0 = all)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", opts->seed, "Perturbation/attack seed (overrides the suite)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--verbose", *verbose, "Debug logging on every rank");
   cmd->callback([=] {
     dist::Context& ctx = start_distributed("eval", *verbose);
     const auto r = eval::run_eval(*opts, ctx);
     if (ctx.is_root()) {
-      std::printf("clean accuracy %.4f (majority-class baseline %.4f) on %lld examples of %s\n",
-                  r["clean"]["accuracy"].get<double>(), r["clean"]["majority_baseline"].get<double>(),
-                  static_cast<long long>(r["num_examples"].get<int64_t>()),
-                  r["dataset"].get<std::string>().c_str());
+      if (r["clean"].contains("accuracy")) {
+        std::printf("clean accuracy %.4f (majority-class baseline %.4f) on %lld examples of %s\n",
+                    r["clean"]["accuracy"].get<double>(), r["clean"]["majority_baseline"].get<double>(),
+                    static_cast<long long>(r["num_examples"].get<int64_t>()), r["dataset"].get<std::string>().c_str());
+        if (r.contains("worst_case")) {
+          std::printf("worst case (%s, K=%lld) accuracy %.4f\n", r["worst_case"]["recipe"].get<std::string>().c_str(),
+                      static_cast<long long>(r["worst_case"]["k"].get<int64_t>()),
+                      r["worst_case"]["accuracy"].get<double>());
+        }
+      } else {
+        std::printf("clean perplexity %s on %lld examples of %s\n", r["clean"]["perplexity"].dump().c_str(),
+                    static_cast<long long>(r["num_examples"].get<int64_t>()), r["dataset"].get<std::string>().c_str());
+      }
       if (!opts->output.empty()) std::printf("wrote %s\n", opts->output.c_str());
     }
     *exit_code = 0;

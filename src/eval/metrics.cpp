@@ -81,4 +81,73 @@ DrawMetrics draw_metrics(const Predictions& clean, const std::vector<Predictions
   return m;
 }
 
+AttackMetrics attack_metrics(const Predictions& clean, const std::vector<int32_t>& attacked) {
+  const size_t n = clean.labels.size();
+  STURDY_CHECK(attacked.size() == n, "{} attacked predictions for {} examples", attacked.size(), n);
+  AttackMetrics m;
+  if (n == 0) return m;
+  int64_t correct = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const bool before = clean.predicted[i] == clean.labels[i];
+    const bool after = attacked[i] == clean.labels[i];
+    correct += after;
+    m.attacked += before;
+    m.successes += before && !after;
+  }
+  m.accuracy_under_attack = static_cast<double>(correct) / static_cast<double>(n);
+  m.attack_success_rate = m.attacked == 0 ? 0.0 : static_cast<double>(m.successes) / static_cast<double>(m.attacked);
+  return m;
+}
+
+double perplexity(const std::vector<LmScores>& passes) {
+  double nll = 0;
+  int64_t tokens = 0;
+  for (const auto& p : passes) {
+    STURDY_CHECK(p.nll.size() == p.tokens.size(), "nll and token counts differ in length");
+    for (size_t i = 0; i < p.nll.size(); ++i) {
+      nll += p.nll[i];
+      tokens += p.tokens[i];
+    }
+  }
+  if (tokens == 0) return std::nan("");
+  return std::exp(nll / static_cast<double>(tokens));
+}
+
+namespace {
+// Counts (agreeing pairs, pairs, examples agreeing on all draws, scored examples).
+struct Agreement {
+  int64_t agree = 0, pairs = 0, all_agree = 0, scored = 0;
+};
+Agreement count_agreement(const LmScores& clean, const std::vector<LmScores>& draws) {
+  Agreement a;
+  const size_t n = clean.next_token.size();
+  for (const auto& d : draws) {
+    STURDY_CHECK(d.next_token.size() == n, "draw has {} examples, expected {}", d.next_token.size(), n);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (clean.next_token[i] < 0) continue;
+    ++a.scored;
+    bool all = true;
+    for (const auto& d : draws) {
+      const bool same = d.next_token[i] == clean.next_token[i];
+      a.agree += same;
+      all = all && same;
+      ++a.pairs;
+    }
+    a.all_agree += all;
+  }
+  return a;
+}
+}  // namespace
+
+double top1_agreement(const LmScores& clean, const std::vector<LmScores>& draws) {
+  const Agreement a = count_agreement(clean, draws);
+  return a.pairs == 0 ? 0.0 : static_cast<double>(a.agree) / static_cast<double>(a.pairs);
+}
+
+double worst_case_top1_agreement(const LmScores& clean, const std::vector<LmScores>& draws) {
+  const Agreement a = count_agreement(clean, draws);
+  return a.scored == 0 ? 0.0 : static_cast<double>(a.all_agree) / static_cast<double>(a.scored);
+}
+
 }  // namespace sturdy::eval

@@ -1,5 +1,17 @@
-// `sturdy eval`: loads a checkpoint, predicts on an evaluation corpus (sharded over
-// ranks, results combined exactly), and writes R.json in the DESIGN.md schema.
+// `sturdy eval`: loads a checkpoint and measures it with a suite (suite.h): clean accuracy,
+// calibration, text perturbations (mean / worst-case@K / flip rate), a worst-case recipe,
+// embedding-space PGD attacks and extra fixed test sets; LM checkpoints get perplexity and
+// next-token agreement instead. Writes R.json in the DESIGN.md schema.
+//
+// Distribution: the examples are cut into fixed batches of suite.batch_size in corpus order;
+// rank r handles batches r, r+W, r+2W, ... Each per-example result is written by exactly one
+// rank and summed over ranks, and every metric is computed from the combined per-example
+// vectors in corpus order, so R.json is bit-identical for any number of ranks.
+//
+// Keying (docs/evaluation.md): draw v (0..K-1) of example id under a perturbation is
+// Perturber::apply(text, suite.seed, epoch 0, id, view v); an attack's random start for
+// example id comes from hash_key({suite.seed, id, attack stream}). Nothing depends on the
+// rank, the batch or the order, and every model evaluated with one suite sees the same texts.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -11,6 +23,7 @@
 #include "sturdy/data/corpus.h"
 #include "sturdy/dist/context.h"
 #include "sturdy/eval/metrics.h"
+#include "sturdy/eval/suite.h"
 #include "sturdy/model/transformer.h"
 #include "sturdy/text/tokenizer.h"
 #include "sturdy/train/loader.h"
@@ -22,9 +35,11 @@ struct EvalOptions {
   std::string config;       // optional config file: data.valid and eval.* come from it
   std::vector<std::string> overrides;
   std::string data;         // evaluation corpus; default data.valid
-  std::string suite;        // suite file (configs/eval/*.yaml); default eval.suite
+  std::string suite;        // suite name or file; default eval.suite, else "standard"
   std::string output;       // R.json path ("" = print only)
-  int64_t batch_size = 64;
+  int64_t batch_size = 0;   // > 0 overrides the suite's batch_size
+  int64_t max_examples = -1;  // >= 0 overrides the suite's max_examples
+  int64_t seed = -1;          // >= 0 overrides the suite's seed
 };
 
 // A model ready for evaluation: weights loaded, eval mode.
@@ -38,13 +53,35 @@ struct LoadedModel {
 LoadedModel load_model(const std::string& checkpoint, const std::string& config_path,
                        const std::vector<std::string>& overrides);
 
+// What the evaluation needs to know about the model besides its weights.
+struct EvalModel {
+  Transformer& model;
+  const Tokenizer& tokenizer;
+  int64_t max_length;                    // tokens per example (data.max_length)
+  std::vector<std::string> label_names;  // classifier labels (checked against corpora)
+};
+
 // Predicts every example of `reader` (rank r takes every W-th batch); every rank gets all
 // predictions in corpus order, bit-identical for any number of ranks. `transform` rewrites
 // each text first (perturbations); nullptr = clean.
 Predictions predict(LoadedModel& m, const CorpusReader& reader, const TextTransform& transform,
                     int64_t batch_size, const dist::Context& ctx);
 
+// The measurement part of R.json for one model, corpus and suite: num_examples, seed, suite,
+// clean, perturbations, worst_case, attacks, extra_sets (classifier) or the LM equivalents.
+// Collective: every rank must call it; every rank gets the same JSON. The model is put in
+// eval mode and left there.
+nlohmann::json evaluate(const EvalModel& m, const CorpusReader& reader, const Suite& suite,
+                        const dist::Context& ctx);
+
 // Runs the evaluation and returns R.json; rank 0 writes it to options.output when set.
 nlohmann::json run_eval(const EvalOptions& options, const dist::Context& ctx);
+
+// Periodic evaluation during training: evaluate() on config.data.valid with the suite
+// config.eval.suite ("quick" when empty), restoring the model's training mode afterwards.
+// Collective. Draws nothing from LibTorch's global generator, so training is unchanged by
+// it. Returns {} when data.valid is empty.
+nlohmann::json evaluate_during_training(Transformer& model, const Config& config, const Tokenizer& tokenizer,
+                                        const dist::Context& ctx);
 
 }  // namespace sturdy::eval
