@@ -4,11 +4,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
-#include "../data/h5.h"
+#include "sturdy/core/h5.h"
 #include "sturdy/core/error.h"
 #include "sturdy/core/sha256.h"
 
@@ -44,6 +47,51 @@ std::string read_text_file(const std::string& path) {
 }
 
 std::string step_name(int64_t step) { return fmt::format("step_{:08d}", step); }
+
+// step_00001200 -> 1200; anything else (latest, *.tmp, foreign folders) -> -1.
+int64_t step_of(const std::string& name) {
+  if (name.size() != 13 || name.rfind("step_", 0) != 0) return -1;
+  int64_t step = 0;
+  for (size_t i = 5; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return -1;
+    step = step * 10 + (name[i] - '0');
+  }
+  return step;
+}
+
+// The folder name `latest` holds, or "" when there is none.
+std::string read_latest(const fs::path& root) {
+  const fs::path latest = root / "latest";
+  if (!fs::exists(latest)) return "";
+  std::string name = read_text_file(latest.string());
+  while (!name.empty() && (name.back() == '\n' || name.back() == '\r')) name.pop_back();
+  return name;
+}
+
+// HDF5 bytes needed for `tensors`: the data plus generous room for headers and chunk indexes.
+uint64_t estimated_bytes(const std::vector<NamedParameter>& tensors) {
+  uint64_t bytes = 16 * 1024;
+  for (const auto& t : tensors) bytes += static_cast<uint64_t>(t.tensor.numel()) * 4 + 4 * 1024;
+  return bytes + bytes / 50;
+}
+
+// Reserves `bytes` in `dir` (posix_fallocate of a scratch file, then frees it) so a full disk
+// or an exhausted quota is a clear error before HDF5 writes anything: HDF5 cannot close a file
+// whose flush failed, and such a half-open file crashes its exit handler.
+void reserve_space(const fs::path& dir, uint64_t bytes) {
+  const std::string path = (dir / ".reserve").string();
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) throw RuntimeError(fmt::format("{}: cannot create: {}", path, std::strerror(errno)));
+  const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes));
+  ::close(fd);
+  ::unlink(path.c_str());
+  if (rc == ENOSPC || rc == EDQUOT) {
+    throw RuntimeError(fmt::format("{}: {} MB do not fit ({})", dir.string(), (bytes + (1 << 20) - 1) >> 20,
+                                   std::strerror(rc)));
+  }
+  // Other errors (EOPNOTSUPP on some network file systems): go ahead; a write error still
+  // surfaces from HDF5.
+}
 
 }  // namespace
 
@@ -81,7 +129,11 @@ void write_tensors(const std::string& path, const std::vector<NamedParameter>& t
 
 void read_tensors(const std::string& path, const std::vector<NamedParameter>& into) {
   h5::QuietErrors quiet;
-  h5::File file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  // Strong close: a dataset whose read failed (checksum) may not close cleanly on its own; the
+  // file's close then takes it along instead of leaving it to crash HDF5's exit handler.
+  h5::Plist fapl(h5::check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate", path));
+  h5::check(H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG), "H5Pset_fclose_degree", path);
+  h5::File file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()));
   if (!file.valid()) throw UsageError(fmt::format("{}: cannot open as HDF5", path));
   torch::NoGradGuard no_grad;
   for (const auto& [name, tensor] : into) {
@@ -118,13 +170,20 @@ std::string save(const std::string& run_dir, const std::vector<NamedParameter>& 
   const fs::path tmp_dir = root / (name + ".tmp");
   std::error_code ec;
   fs::create_directories(root, ec);
-  if (ec) throw RuntimeError(fmt::format("{}: cannot create checkpoint folder: {}", root.string(), ec.message()));
+  if (ec) {
+    throw RuntimeError(fmt::format("{}: cannot create checkpoint folder: {} (is the run folder writable?)",
+                                   root.string(), ec.message()));
+  }
   fs::remove_all(tmp_dir, ec);
   fs::create_directories(tmp_dir, ec);
-  if (ec) throw RuntimeError(fmt::format("{}: cannot create: {}", tmp_dir.string(), ec.message()));
+  if (ec) {
+    throw RuntimeError(fmt::format("{}: cannot create: {} (is the disk full or the folder not writable?)",
+                                   tmp_dir.string(), ec.message()));
+  }
   try {
     const std::string model_path = (tmp_dir / "model.h5").string();
     const std::string optim_path = (tmp_dir / "optimizer.h5").string();
+    reserve_space(tmp_dir, estimated_bytes(model) + estimated_bytes(optimizer));
     write_tensors(model_path, model);
     fsync_path(model_path, false);
     write_tensors(optim_path, optimizer);
@@ -153,14 +212,93 @@ std::string save(const std::string& run_dir, const std::vector<NamedParameter>& 
     write_text_file(latest_tmp, name + "\n");
     fs::rename(latest_tmp, root / "latest");
     fsync_path(root.string(), true);
-  } catch (const fs::filesystem_error& e) {
+  } catch (const std::exception& e) {
+    // ENOSPC, EROFS, EACCES, EIO land here (HDF5, ofstream, fsync or rename). Nothing older
+    // was touched yet: `latest` still names the previous checkpoint.
     fs::remove_all(tmp_dir, ec);
-    throw RuntimeError(fmt::format("{}: checkpoint not written: {}", final_dir.string(), e.what()));
-  } catch (...) {
-    fs::remove_all(tmp_dir, ec);
-    throw;
+    const std::string previous = read_latest(root);
+    throw RuntimeError(fmt::format(
+        "{}: checkpoint not written ({}); is the disk full or the folder not writable? {}",
+        final_dir.string(), e.what(),
+        previous.empty() ? std::string("No earlier checkpoint exists.")
+                         : fmt::format("Earlier checkpoints are intact; `latest` still names {}.", previous)));
   }
   return final_dir.string();
+}
+
+std::vector<std::string> list_complete(const std::string& run_dir) {
+  const fs::path root = fs::path(run_dir) / "checkpoints";
+  std::vector<std::pair<int64_t, std::string>> found;
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) return {};
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    const std::string name = entry.path().filename().string();
+    const int64_t step = step_of(name);
+    if (step >= 0 && fs::exists(entry.path() / "state.json")) found.emplace_back(step, entry.path().string());
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> out;
+  for (auto& f : found) out.push_back(std::move(f.second));
+  return out;
+}
+
+std::vector<std::string> prune(const std::string& run_dir, int64_t keep) {
+  const fs::path root = fs::path(run_dir) / "checkpoints";
+  const std::string latest = read_latest(root);
+  std::vector<std::string> deleted;
+  std::error_code ec;
+  const auto complete = list_complete(run_dir);
+  const int64_t excess = static_cast<int64_t>(complete.size()) - std::max<int64_t>(keep, 1);
+  for (int64_t i = 0; i < excess; ++i) {
+    if (fs::path(complete[i]).filename() == latest) continue;
+    fs::remove_all(complete[i], ec);
+    if (!ec) deleted.push_back(complete[i]);
+  }
+  // Leftovers of saves that were killed midway (the current save removed its own).
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_directory() && name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) {
+      fs::remove_all(entry.path(), ec);
+      if (!ec) deleted.push_back(entry.path().string());
+    }
+  }
+  return deleted;
+}
+
+namespace {
+void verify_sha(const std::string& dir, const std::string& file);
+}  // namespace
+
+void verify(const std::string& dir) {
+  try {
+    (void)read_state(dir);
+  } catch (const Error& e) {
+    throw RuntimeError(e.what());
+  }
+  verify_sha(dir, "model.h5");
+  verify_sha(dir, "optimizer.h5");
+}
+
+std::string find_resumable(const std::string& run_dir, std::vector<std::string>* skipped) {
+  const fs::path root = fs::path(run_dir) / "checkpoints";
+  auto candidates = list_complete(run_dir);
+  if (candidates.empty()) return "";
+  // Walk back from `latest`: folders newer than it were never committed.
+  const int64_t latest_step = step_of(read_latest(root));
+  std::vector<std::string> reasons;
+  for (auto it = candidates.rbegin(); it != candidates.rend(); ++it) {
+    if (latest_step >= 0 && step_of(fs::path(*it).filename().string()) > latest_step) continue;
+    try {
+      verify(*it);
+      return *it;
+    } catch (const Error& e) {
+      reasons.push_back(e.what());
+      if (skipped) skipped->push_back(e.what());
+    }
+  }
+  throw RuntimeError(fmt::format("{}: every checkpoint is damaged ({}); move the folder away or set "
+                                 "checkpoint.resume: never to start over",
+                                 root.string(), fmt::join(reasons, "; ")));
 }
 
 std::string resolve(const std::string& path) {
@@ -210,8 +348,15 @@ TrainState read_state(const std::string& dir) {
 namespace {
 void verify_sha(const std::string& dir, const std::string& file) {
   const std::string path = (fs::path(dir) / "state.json").string();
-  const auto j = nlohmann::json::parse(read_text_file(path));
-  const std::string expected = j.at("sha256").at(file).get<std::string>();
+  std::string expected;
+  try {
+    expected = nlohmann::json::parse(read_text_file(path)).at("sha256").at(file).get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
+    throw RuntimeError(fmt::format("{}: no valid sha256 for {} (damaged checkpoint): {}", path, file, e.what()));
+  }
+  if (!fs::exists(fs::path(dir) / file)) {
+    throw RuntimeError(fmt::format("{}/{}: missing (damaged checkpoint)", dir, file));
+  }
   const std::string actual = sha256_file((fs::path(dir) / file).string());
   if (expected != actual) {
     throw RuntimeError(fmt::format("{}/{}: sha256 mismatch (damaged checkpoint): expected {}, got {}",

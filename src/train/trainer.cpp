@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "sturdy/ckpt/checkpoint.h"
+#include "sturdy/ckpt/rng_state.h"
 #include "sturdy/core/error.h"
 #include "sturdy/data/corpus.h"
 #include "sturdy/data/sampler.h"
@@ -19,6 +20,7 @@
 #include "sturdy/text/tokenizer.h"
 #include "sturdy/train/loader.h"
 #include "sturdy/train/optimizer.h"
+#include "sturdy/train/signals.h"
 
 namespace fs = std::filesystem;
 
@@ -129,24 +131,45 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
   sync.broadcast_parameters();
   AdamW optimizer(params, config.optim);
 
-  // Resume from the newest checkpoint of this run (checkpoint.resume: auto).
+  // Resume from the newest valid checkpoint of this run (checkpoint.resume: auto). Rank 0
+  // picks it (walking back past damaged ones) and tells the others, so all load the same.
   int64_t start_step = 0;
   if (config.checkpoint.resume != "never") {
     std::string from;
-    if (config.checkpoint.resume == "auto") {
-      if (fs::exists(fs::path(run_dir) / "checkpoints" / "latest")) from = ckpt::resolve(run_dir);
-    } else {
-      from = ckpt::resolve(config.checkpoint.resume);
+    if (ctx.is_root()) {
+      if (config.checkpoint.resume == "auto") {
+        std::vector<std::string> skipped;
+        from = ckpt::find_resumable(run_dir, &skipped);
+        for (const auto& why : skipped) spdlog::warn("skipping damaged checkpoint: {}", why);
+      } else {
+        from = ckpt::resolve(config.checkpoint.resume);
+      }
     }
+    int64_t length = static_cast<int64_t>(from.size());
+    ctx.broadcast(&length, sizeof length);
+    from.resize(static_cast<size_t>(length));
+    ctx.broadcast(from.data(), length);
     if (!from.empty()) {
       const auto state = ckpt::read_state(from);
       ckpt::load_model(from, params);
       ckpt::load_optimizer(from, optimizer.state());
       optimizer.load_state(optimizer.state(), state.optimizer_step);
       start_step = state.step;
+      // Dropout masks continue bit for bit only on the same world size (each rank has its
+      // own generator); otherwise each rank reseeds from (seed, step, rank).
+      const auto& rng = state.extra.value("rng_cpu", nlohmann::json::array());
+      if (state.world_size == world && rng.size() == static_cast<size_t>(world)) {
+        ckpt::restore_rng_state(rng[rank].get<std::string>());
+      } else {
+        spdlog::warn("checkpoint written on {} rank(s) with {} RNG state(s), now {} rank(s): the sample stream "
+                     "continues exactly, dropout masks are drawn afresh", state.world_size, rng.size(), world);
+        torch::manual_seed(config.run.seed ^ (0x9E3779B97F4A7C15ull * static_cast<uint64_t>(start_step + 1)) ^
+                           static_cast<uint64_t>(rank));
+      }
       spdlog::info("resumed from {} at step {} ({} samples consumed)", from, start_step, state.consumed_samples);
     }
   }
+  install_preemption_handlers();
 
   LoaderOptions lo;
   lo.micro_batch = config.data.micro_batch;
@@ -178,7 +201,13 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
   std::string last_checkpoint;
   const double inv_global = 1.0 / static_cast<double>(config.data.global_batch);
 
+  // Timed checkpoints follow rank 0's clock; rank 0's decision reaches the others through the
+  // per-step vote below, so all ranks save at the same step.
+  const double checkpoint_every_s = config.checkpoint.every_minutes * 60.0;
+  auto t_checkpoint = Clock::now();
   auto save_checkpoint = [&](int64_t step) {
+    const auto rng_states = ckpt::gather_strings(ctx, ckpt::capture_rng_state());
+    t_checkpoint = Clock::now();
     if (ctx.is_root()) {
       ckpt::TrainState st;
       st.step = step;
@@ -189,8 +218,10 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
       st.world_size = world;
       st.config_yaml = dump_config(config);
       st.label_names = info.label_names;
+      st.extra["rng_cpu"] = rng_states;  // one per rank, in rank order
       last_checkpoint = ckpt::save(run_dir, params, optimizer.state(), st);
       spdlog::info("checkpoint {}", last_checkpoint);
+      for (const auto& gone : ckpt::prune(run_dir, config.checkpoint.keep)) spdlog::debug("removed {}", gone);
     }
     ctx.barrier();
   };
@@ -257,8 +288,23 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
       window_steps = 0;
       t_window = Clock::now();
     }
-    if (config.checkpoint.every_steps > 0 && done % config.checkpoint.every_steps == 0 && !last) {
-      save_checkpoint(done);
+    // One tiny all-reduce per step: 2 = some rank got SIGUSR1/SIGTERM, 1 = rank 0's clock says
+    // a timed checkpoint is due. The max is the same on every rank, so all take one branch.
+    double vote = preemption_requested() ? 2.0 : 0.0;
+    if (ctx.is_root() && checkpoint_every_s > 0 && seconds_since(t_checkpoint) >= checkpoint_every_s) vote += 1;
+    vote = world > 1 ? ctx.max(vote) : vote;
+    const bool preempted = vote >= 2.0 && !last;
+    const bool by_steps = config.checkpoint.every_steps > 0 && done % config.checkpoint.every_steps == 0;
+    if (!last && (by_steps || vote >= 1.0)) save_checkpoint(done);
+    if (preempted) {
+      spdlog::warn("preempted ({} received): stopped at step {}/{} after writing {}; run the same "
+                   "command again to resume (checkpoint.resume: auto)",
+                   preemption_signal_name(), done, total_steps,
+                   ctx.is_root() ? last_checkpoint : std::string("the checkpoint"));
+      summary.final_step = done;
+      summary.seconds = seconds_since(t_start);
+      summary.checkpoint = last_checkpoint;
+      return summary;
     }
   }
   summary.final_step = total_steps;

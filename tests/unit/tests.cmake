@@ -8,6 +8,7 @@ sturdy_test(sampler_test SOURCES unit/sampler_test.cpp LIBS sturdy_data)
 sturdy_test(perturb_test SOURCES unit/perturb_test.cpp LIBS sturdy_perturb)
 sturdy_test(perturb_lexicons_test SOURCES unit/perturb_lexicons_test.cpp LIBS sturdy_perturb)
 sturdy_test(adversarial_test SOURCES unit/adversarial_test.cpp LIBS sturdy_engine)
+sturdy_test(ckpt_test SOURCES unit/ckpt_test.cpp LIBS sturdy_engine)
 sturdy_test(eval_test SOURCES unit/eval_test.cpp LIBS sturdy_engine)
 sturdy_test(kernels_test SOURCES unit/kernels_test.cpp LIBS sturdy_engine)
 if(STURDY_HAVE_CUDA)  # kernels on a GPU; each test skips when there is no device

@@ -8,6 +8,9 @@
 //   RUN/checkpoints/latest           the newest complete checkpoint's folder name
 //
 // Only rank 0 writes; every rank reads. Loading checks names, shapes and checksums.
+// The rename of step_N.tmp/ to step_N/ followed by the replacement of `latest` is the commit
+// point: a crash at any moment leaves either the old or the new checkpoint complete. Older
+// checkpoints are pruned (keep the last K) only after the new one is committed.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -37,6 +40,24 @@ struct TrainState {
 // earlier checkpoints are never touched before the new one is complete.
 std::string save(const std::string& run_dir, const std::vector<NamedParameter>& model,
                  const std::vector<NamedParameter>& optimizer, const TrainState& state);
+
+// Complete checkpoint folders (step_N with a state.json, no .tmp) under run_dir/checkpoints,
+// oldest first. Missing folder -> empty.
+std::vector<std::string> list_complete(const std::string& run_dir);
+
+// Deletes all but the newest `keep` complete checkpoints and leftover *.tmp folders of
+// interrupted saves. Never deletes the one `latest` names. Returns the deleted folders.
+std::vector<std::string> prune(const std::string& run_dir, int64_t keep);
+
+// Checks that a checkpoint can be loaded: state.json parses, model.h5 / optimizer.h5 match
+// their sha256 (catches truncation and flipped bits). Throws RuntimeError naming the file.
+void verify(const std::string& checkpoint_dir);
+
+// The newest checkpoint of a run that verifies, walking back from the one `latest` names
+// (or from the newest folder when `latest` is missing). Each damaged checkpoint skipped is
+// appended to `skipped` with the reason. "" when the run has no checkpoint at all; throws
+// RuntimeError when every one is damaged.
+std::string find_resumable(const std::string& run_dir, std::vector<std::string>* skipped = nullptr);
 
 // A checkpoint folder from a folder path: a checkpoint itself, a run folder or its
 // checkpoints/ folder (then `latest` is followed). Throws UsageError when none is found.
