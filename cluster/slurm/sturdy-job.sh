@@ -24,7 +24,7 @@ echo "sturdy-job: job ${SLURM_JOB_ID:-?} restart ${SLURM_RESTART_COUNT:-0} on ${
 
 case $launcher in
   srun)
-    cmd=(srun --mpi="${STURDY_SRUN_MPI:-pmix}" --kill-on-bad-exit=1 --cpu-bind=none) ;;
+    cmd=(srun --mpi="${STURDY_SRUN_MPI:-pmix}" --kill-on-bad-exit=1) ;;  # Slurm's binding, if any, is kept
   mpirun)
     # Open MPI reads the Slurm allocation itself (nodes, tasks per node).
     cmd=(mpirun --bind-to none)
