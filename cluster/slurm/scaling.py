@@ -10,7 +10,9 @@ Throughput is the median tokens_per_second of metrics.jsonl after the first logg
 (start-up and warm-up excluded), falling back to train_summary.json. Strong scaling (default)
 keeps data.global_batch fixed; --weak multiplies it by the world size. Efficiency of a point =
 (throughput / world) / (throughput / world of the smallest world in the sweep).
-Uses the multinode template (cluster/slurm/train-multinode.sbatch) for every point."""
+Uses the multinode template (cluster/slurm/train-multinode.sbatch) for every point, with
+--exclusive nodes so jobs of the sweep do not share a node.
+On CPU nodes pass --sbatch-args "--gpus-per-node=0 --cpus-per-task=C" (the template asks for GPUs)."""
 import argparse
 import csv
 import json
@@ -40,11 +42,15 @@ def submit(args, nodes, rpn, out):
                    + ([f"STURDY_BIN={args.bin}"] if args.bin else []))
     cmd = ["sbatch", "--parsable", f"--nodes={nodes}", f"--ntasks-per-node={rpn}",
            f"--job-name=sturdy-scale-n{nodes}r{rpn}", f"--output={out}.out", f"--export={env}",
-           "--no-requeue"] + args.sbatch_args.split() + [args.template]
+           "--no-requeue", "--exclusive"] + args.sbatch_args.split()  # no neighbours in a measurement + [args.template]
     for s in sets:
         cmd += ["--set", s]
     print("+", " ".join(cmd), flush=True)
-    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().split(";")[0]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"scaling: sbatch failed: {p.stderr.strip()} (adjust --sbatch-args, e.g. "
+                 "'--gpus-per-node=0 --cpus-per-task=1' on CPU nodes)")
+    return p.stdout.strip().split(";")[0]
 
 
 def wait_all(job_ids, timeout):
