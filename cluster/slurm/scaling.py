@@ -123,7 +123,7 @@ def write_outputs(rows, out_root):
     ax2.plot(worlds, [100 * r["efficiency"] for r in rows], "o-")
     ax2.set_xlabel("ranks")
     ax2.set_ylabel("scaling efficiency (%)")
-    ax2.set_ylim(0, 110)
+    ax2.set_ylim(0, max(110, 10 + max(100 * r["efficiency"] for r in rows)))
     ax2.set_title("Efficiency vs smallest run")
     for ax in (ax1, ax2):
         ax.set_xscale("log", base=2)
