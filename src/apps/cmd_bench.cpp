@@ -2,6 +2,7 @@
 // function adding one subcommand to `sturdy bench`; run under mpirun for several ranks.
 #include <cstdio>
 
+#include "bench_local.h"
 #include "commands.h"
 #include "run_setup.h"
 #include "sturdy/core/machine.h"
@@ -99,6 +100,7 @@ void register_bench(CLI::App& root, int* exit_code) {
   auto* bench = root.add_subcommand("bench", "Built-in benchmarks (run under mpirun for several ranks)");
   bench->require_subcommand(1);
   add_comm_bench(*bench, exit_code);
+  add_local_benches(*bench, exit_code);
 }
 
 }  // namespace sturdy::apps

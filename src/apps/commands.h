@@ -13,6 +13,7 @@ void register_perturb(CLI::App& root, int* exit_code);
 void register_train(CLI::App& root, int* exit_code);
 void register_eval(CLI::App& root, int* exit_code);
 void register_inspect(CLI::App& root, int* exit_code);
+void register_bench(CLI::App& root, int* exit_code);
 void register_report(CLI::App& root, int* exit_code);
 
 }  // namespace sturdy::apps

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   sturdy::apps::register_train(app, &exit_code);
   sturdy::apps::register_eval(app, &exit_code);
   sturdy::apps::register_inspect(app, &exit_code);
+  sturdy::apps::register_bench(app, &exit_code);
   sturdy::apps::register_report(app, &exit_code);
   try {
     app.parse(argc, argv);

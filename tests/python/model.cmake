@@ -9,3 +9,13 @@ add_test(NAME python_model_crosscheck
          COMMAND sh -c "\"$<TARGET_FILE:model_dump>\" model_crosscheck.h5 && \"${STURDY_PYTHON}\" \"${CMAKE_CURRENT_LIST_DIR}/model_crosscheck.py\" model_crosscheck.h5"
          WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
 set_tests_properties(python_model_crosscheck PROPERTIES TIMEOUT 300 LABELS python)
+
+# Objective cross-check: one FreeLB and one SMART update recomputed in plain torch.
+add_executable(objective_dump ${CMAKE_CURRENT_LIST_DIR}/objective_dump.cpp)
+target_compile_options(objective_dump PRIVATE ${STURDY_WARNINGS})
+target_link_libraries(objective_dump PRIVATE sturdy_engine)
+target_precompile_headers(objective_dump REUSE_FROM sturdy_engine)
+add_test(NAME python_objective_crosscheck
+         COMMAND sh -c "\"$<TARGET_FILE:objective_dump>\" objective_crosscheck.h5 && \"${STURDY_PYTHON}\" \"${CMAKE_CURRENT_LIST_DIR}/objective_crosscheck.py\" objective_crosscheck.h5"
+         WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+set_tests_properties(python_objective_crosscheck PROPERTIES TIMEOUT 300 LABELS python)
