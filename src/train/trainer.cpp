@@ -14,6 +14,7 @@
 #include "sturdy/data/corpus.h"
 #include "sturdy/data/sampler.h"
 #include "sturdy/dist/grad_sync.h"
+#include "sturdy/eval/evaluator.h"
 #include "sturdy/model/transformer.h"
 #include "sturdy/robust/augment.h"
 #include "sturdy/robust/objective.h"
@@ -287,6 +288,11 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
       window_produce = 0;
       window_steps = 0;
       t_window = Clock::now();
+    }
+    // Periodic evaluation on data.valid with eval.suite (quick by default); every rank takes part.
+    if (config.eval.every_steps > 0 && done % config.eval.every_steps == 0) {
+      const auto ev = eval::evaluate_during_training(model, config, *tokenizer, ctx);
+      if (metrics && !ev.is_null()) metrics->write({{"step", done}, {"eval", ev}});
     }
     // One tiny all-reduce per step: 2 = some rank got SIGUSR1/SIGTERM, 1 = rank 0's clock says
     // a timed checkpoint is due. The max is the same on every rank, so all take one branch.

@@ -11,7 +11,7 @@ if(TARGET sturdy)
   add_test(NAME integration.demo_beats_baseline
            COMMAND ${STURDY_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/demo_beats_baseline.py $<TARGET_FILE:sturdy>
                    ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR}/integration/demo_beats_baseline)
-  set_tests_properties(integration.demo_beats_baseline PROPERTIES TIMEOUT 600 LABELS "mpi;integration"
+  set_tests_properties(integration.demo_beats_baseline PROPERTIES TIMEOUT 900 LABELS "mpi;integration"
                        RUN_SERIAL ON)
 endif()
 if(TARGET sturdy)
