@@ -86,12 +86,6 @@ using detail::TextOf;
 // Attack streams: each (attack, ε) pair gets its own random start.
 constexpr uint64_t kAttackKey = 0x61747461636bull;  // "attack"
 
-std::vector<NamedParameter> named_parameters(torch::nn::Module& module) {
-  std::vector<NamedParameter> out;
-  for (const auto& item : module.named_parameters(true)) out.push_back({item.key(), item.value()});
-  return out;
-}
-
 nlohmann::json train_cost(const std::string& checkpoint_dir) {
   // RUN/checkpoints/step_X -> RUN/train_summary.json
   const fs::path summary = fs::path(checkpoint_dir).parent_path().parent_path() / "train_summary.json";

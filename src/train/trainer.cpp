@@ -41,14 +41,6 @@ std::string format_duration(double seconds) {
   return fmt::format("{}s", s);
 }
 
-std::vector<NamedParameter> named_parameters(torch::nn::Module& module) {
-  std::vector<NamedParameter> out;
-  for (const auto& item : module.named_parameters(/*recurse=*/true)) {
-    out.push_back({item.key(), item.value()});
-  }
-  return out;
-}
-
 void ensure_dir(const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);

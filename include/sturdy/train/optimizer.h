@@ -19,6 +19,9 @@ struct NamedParameter {
   torch::Tensor tensor;
 };
 
+// A module's parameters by registered name (the checkpoint keys), in registration order.
+std::vector<NamedParameter> named_parameters(torch::nn::Module& module);
+
 class AdamW {
  public:
   AdamW(std::vector<NamedParameter> parameters, const OptimConfig& config);
