@@ -83,6 +83,7 @@ void for_each_field(Config_& c, F&& f) {
   f("dist", "bucket_mb", c.dist.bucket_mb);
   f("dist", "overlap", c.dist.overlap);
   f("dist", "timeout_s", c.dist.timeout_s);
+  f("dist", "check_every", c.dist.check_every);
 
   f("checkpoint", "every_steps", c.checkpoint.every_steps);
   f("checkpoint", "every_minutes", c.checkpoint.every_minutes);
@@ -430,6 +431,7 @@ void validate_config(const Config& c, const std::string& origin) {
   enum_check("dist.backend", c.dist.backend, {"auto", "mpi", "nccl"});
   positive("dist.bucket_mb", c.dist.bucket_mb);
   positive("dist.timeout_s", c.dist.timeout_s);
+  non_negative("dist.check_every", c.dist.check_every);
   non_negative("checkpoint.every_steps", c.checkpoint.every_steps);
   non_negative("checkpoint.every_minutes", c.checkpoint.every_minutes);
   positive("checkpoint.keep", c.checkpoint.keep);

@@ -76,6 +76,7 @@ GradSyncOptions GradSyncOptions::from(const DistConfig& c) {
   o.first_bucket_mb = std::min(1.0, c.bucket_mb);
   o.overlap = c.overlap;
   o.timeout_s = c.timeout_s;
+  o.check_every = c.check_every;
   return o;
 }
 
@@ -150,8 +151,23 @@ GradSync::GradSync(const Context& ctx, std::vector<torch::Tensor> parameters, Gr
   }
 
   comm_ = make_communicator(ctx_, backend_, on_cuda ? parameters_.front().device().index() : -1);
+  // Gradients live in the bucket buffers (DDP's gradient_as_bucket_view): backward
+  // accumulates into the views in place, so a bucket is reduced where it lies, with no
+  // copy in or out. Parameters without a gradient get zeros, as the sum would give them.
+  torch::NoGradGuard no_grad;
   for (const auto& b : buckets_) {
     flat_.push_back(torch::empty({b.numel}, parameters_.front().options().dtype(b.dtype).requires_grad(false)));
+  }
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    if (bucket_of_[i] < 0) continue;
+    auto& p = parameters_[i];
+    auto view = slot_of(static_cast<int64_t>(i));
+    if (p.grad().defined()) {
+      view.copy_(p.grad());
+    } else {
+      view.zero_();
+    }
+    p.mutable_grad() = view;
   }
   ready_.assign(parameters_.size(), 0);
   pending_.resize(buckets_.size());
@@ -230,20 +246,28 @@ void GradSync::launch_ready_buckets() {
   }
 }
 
+torch::Tensor GradSync::slot_of(int64_t param) const {
+  const auto& p = parameters_[param];
+  return flat_[bucket_of_[param]].narrow(0, offset_in_bucket_[param], p.numel()).view(p.sizes());
+}
+
 void GradSync::launch(int64_t b) {
   torch::NoGradGuard no_grad;
   const Bucket& bucket = buckets_[b];
-  auto& flat = flat_[b];
   for (int64_t i : bucket.params) {
-    auto slot = flat.narrow(0, offset_in_bucket_[i], parameters_[i].numel());
+    // Normally .grad is still the bucket view and there is nothing to do. Someone may
+    // have replaced it (set to None, or an out-of-place accumulation under create_graph):
+    // then its values are copied in, and the view is put back after the reduction.
     const auto& g = parameters_[i].grad();
-    if (g.defined()) {
-      slot.copy_(g.reshape({-1}));
-    } else {
+    auto slot = slot_of(i);
+    if (!g.defined()) {
       slot.zero_();
+    } else if (g.data_ptr() != slot.data_ptr()) {
+      slot.copy_(g);
+      ++copied_in_;
     }
   }
-  work_[b] = comm_->allreduce_async(flat.data_ptr(), bucket.numel, dist_dtype(bucket.dtype));
+  work_[b] = comm_->allreduce_async(flat_[b].data_ptr(), bucket.numel, dist_dtype(bucket.dtype));
 }
 
 void GradSync::allreduce_gradients() {
@@ -258,12 +282,8 @@ void GradSync::allreduce_gradients() {
     work_[b].reset();
     for (int64_t i : buckets_[b].params) {
       auto& p = parameters_[i];
-      auto slot = flat_[b].narrow(0, offset_in_bucket_[i], p.numel()).view(p.sizes());
-      if (p.grad().defined()) {
-        p.mutable_grad().copy_(slot);
-      } else {
-        p.mutable_grad() = slot.clone();
-      }
+      auto slot = slot_of(i);
+      if (!p.grad().defined() || p.grad().data_ptr() != slot.data_ptr()) p.mutable_grad() = slot;
     }
   }
   // Ready for the next step.

@@ -5,6 +5,7 @@ off). The parameter-agreement check runs every step (dist: check every 100 by de
 here the runs are short, so the final checkpoints are compared too)."""
 import json
 import os
+import shutil
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
@@ -13,6 +14,7 @@ from common import max_param_diff, mpirun_prefix, run, write_toy_tsv  # noqa: E4
 sturdy, work = sys.argv[1], sys.argv[2]
 os.makedirs(work, exist_ok=True)
 os.chdir(work)
+shutil.rmtree("runs", ignore_errors=True)  # metrics.jsonl appends across reruns
 write_toy_tsv("toy.tsv", 240, seed=3)
 run([sturdy, "prepare", "--input", "toy.tsv", "--output", "toy.h5"])
 with open("toy.yaml", "w") as f:

@@ -96,6 +96,7 @@ struct DistConfig {
   double bucket_mb = 25.0;
   bool overlap = true;
   double timeout_s = 300.0;
+  int64_t check_every = 100;  // steps between cross-rank parameter-agreement checks (0: never)
 };
 
 struct CheckpointConfig {

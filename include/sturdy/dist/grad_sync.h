@@ -8,10 +8,12 @@
 //
 // With `overlap`, a post-hook on each parameter's gradient accumulator (it fires after
 // .grad holds the fully accumulated value of this backward) marks the parameter ready;
-// when a bucket and all buckets before it are ready, its gradients are copied into the
-// bucket buffer and its all-reduce starts on the communicator's thread/stream while
-// backward continues. allreduce_gradients() launches whatever is left (parameters that
-// got no gradient count as zeros), waits, and copies the sums back into .grad. Without
+// when a bucket and all buckets before it are ready, its all-reduce starts on the
+// communicator's thread/stream while backward continues. Each .grad is a view into its
+// bucket's buffer (DDP's gradient_as_bucket_view), so backward accumulates straight into
+// the buffer and the reduction runs in place with no copy in or out; a .grad replaced
+// from outside is copied in and the view restored. allreduce_gradients() launches
+// whatever is left (parameters that got no gradient count as zeros) and waits. Without
 // `overlap` the same buckets are reduced after backward, so both paths give bitwise the
 // same gradients.
 //
@@ -92,12 +94,16 @@ class GradSync {
   Backend backend() const { return backend_; }
   // Buckets launched from backward hooks (not by allreduce_gradients) in the last step.
   int64_t launched_in_backward() const { return launched_in_backward_; }
+  // Gradients that had to be copied into a bucket because .grad was no longer the
+  // bucket view (0 in normal training: backward accumulates into the views in place).
+  int64_t copied_in() const { return copied_in_; }
 
  private:
   void on_gradient_ready(int64_t param);
   void launch_ready_buckets();
   void launch(int64_t bucket);
   std::string name_of(int64_t param) const;
+  torch::Tensor slot_of(int64_t param) const;  // the parameter's view into its bucket
 
   const Context& ctx_;
   std::vector<torch::Tensor> parameters_;
@@ -117,6 +123,7 @@ class GradSync {
   int64_t launched_in_backward_ = 0, round_launched_in_backward_ = 0;
   bool sync_enabled_ = true;
   int64_t finish_calls_ = 0;
+  int64_t copied_in_ = 0;
   // Gradient-accumulator post-hooks (kept alive: the accumulator is cached weakly).
   struct Hook;
   std::vector<std::unique_ptr<Hook>> hooks_;
