@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "sturdy/core/error.h"
+#include "sturdy/robust/autocast.h"
 
 namespace sturdy::robust {
 namespace {
@@ -261,10 +262,42 @@ class Smart final : public Objective {
 }  // namespace
 
 torch::Tensor cross_entropy_sum(const torch::Tensor& logits, const torch::Tensor& labels) {
-  return F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().reduction(torch::kSum));
+  // Losses are float32 even when the logits come out of a bf16 autocast region.
+  const auto& l = logits.element_size() < 4 ? logits.to(torch::kFloat32) : logits;
+  return F::cross_entropy(l, labels, F::CrossEntropyFuncOptions().reduction(torch::kSum));
 }
 
+namespace {
+// precision.dtype: bf16 — any objective's micro-step (its forwards and backwards) under a
+// bf16 autocast guard on the batch's device; parameters and optimizer stay float32.
+class Bf16Autocast final : public Objective {
+ public:
+  explicit Bf16Autocast(std::unique_ptr<Objective> inner) : inner_(std::move(inner)) {}
+  std::string name() const override { return inner_->name(); }
+  MicroStepResult micro_step(Transformer& model, const Batch& batch, double scale,
+                             const BeforeBackward& before_backward) override {
+    AutocastGuard guard(batch.ids.device().type(), torch::kBFloat16);
+    return inner_->micro_step(model, batch, scale, before_backward);
+  }
+  int64_t replays() const override { return inner_->replays(); }
+  bool needs_perturbed_view() const override { return inner_->needs_perturbed_view(); }
+
+ private:
+  std::unique_ptr<Objective> inner_;
+};
+
+std::unique_ptr<Objective> make_fp32_objective(const Config& config);
+}  // namespace
+
 std::unique_ptr<Objective> make_objective(const Config& config) {
+  auto objective = make_fp32_objective(config);
+  if (autocast_requested(config.precision.dtype)) return std::make_unique<Bf16Autocast>(std::move(objective));
+  return objective;
+}
+
+namespace {
+
+std::unique_ptr<Objective> make_fp32_objective(const Config& config) {
   const auto& c = config.objective;
   const uint64_t seed = config.run.seed;
   if (c.kind == "erm") return std::make_unique<Erm>("erm");
@@ -287,5 +320,6 @@ std::unique_ptr<Objective> make_objective(const Config& config) {
   if (c.kind == "smart") return std::make_unique<Smart>(c, seed);
   throw UsageError(fmt::format("objective.kind: unknown '{}'", c.kind));
 }
+}  // namespace
 
 }  // namespace sturdy::robust

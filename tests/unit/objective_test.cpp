@@ -6,6 +6,7 @@
 
 #include "sturdy/core/error.h"
 #include "sturdy/robust/augment.h"
+#include "sturdy/robust/autocast.h"
 #include "sturdy/robust/objective.h"
 #include "sturdy/text/tokenizer.h"
 #include "sturdy/train/optimizer.h"
@@ -80,7 +81,10 @@ class ObjectiveLearns : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ObjectiveLearns, LowersItsRobustLoss) {
   Config c = small_config();
-  c.objective.kind = GetParam();
+  // "kind" or "kind/bf16" (precision.dtype: bf16).
+  const std::string param = GetParam();
+  c.objective.kind = param.substr(0, param.find('/'));
+  if (param.find("/bf16") != std::string::npos) c.precision.dtype = "bf16";
   c.objective.steps = 2;
   c.objective.step_size = 0.05;
   c.objective.epsilon = 0.05;
@@ -118,11 +122,50 @@ TEST_P(ObjectiveLearns, LowersItsRobustLoss) {
     if (s >= steps - 10) last += robust / 10;
   }
   EXPECT_LT(last, 0.85 * first) << GetParam() << ": robust loss " << first << " -> " << last;
+  for (const auto& p : params) EXPECT_EQ(p.tensor.scalar_type(), torch::kFloat32) << p.name;
 }
 
 INSTANTIATE_TEST_SUITE_P(All, ObjectiveLearns,
                          ::testing::Values("erm", "augment", "consistency", "fgm", "pgd", "freeat",
-                                           "freelb", "smart"));
+                                           "freelb", "smart", "erm/bf16", "pgd/bf16", "freelb/bf16",
+                                           "smart/bf16"));
+
+// precision.dtype bf16: the same step as fp32 up to bf16 rounding (so it did run in bf16:
+// the gradients are close but not equal), float32 parameters, gradients and loss, and the
+// autocast state restored afterwards.
+TEST(Objective, Bf16AutocastStepMatchesFp32UpToRounding) {
+  auto step = [](const std::string& dtype, double* loss) {
+    Config c = small_config();
+    c.objective.kind = "freelb";
+    c.objective.steps = 2;
+    c.objective.init = 0.02;
+    c.precision.dtype = dtype;
+    torch::manual_seed(3);
+    Transformer model(c.model);
+    auto tok = make_tokenizer(c.tokenizer);
+    Batch b = toy_batch(*tok, 0, 4);
+    auto objective = make_objective(c);
+    *loss = objective->micro_step(model, b, 1.0 / 16, [](bool) {}).loss_sum;
+    EXPECT_FALSE(autocast_enabled(c10::DeviceType::CPU));
+    std::vector<torch::Tensor> grads;
+    for (const auto& p : model->parameters()) {
+      EXPECT_EQ(p.grad().scalar_type(), torch::kFloat32);
+      grads.push_back(p.grad().reshape({-1}));
+    }
+    return torch::cat(grads);
+  };
+  double loss32 = 0, loss16 = 0;
+  const auto g32 = step("fp32", &loss32);
+  const auto g16 = step("bf16", &loss16);
+  EXPECT_NEAR(loss16, loss32, 0.02 * std::fabs(loss32));
+  EXPECT_NE(loss16, loss32) << "bf16 gave bitwise the fp32 loss: autocast did not act";
+  const double cosine = (g32 * g16).sum().item<double>() / (g32.norm().item<double>() * g16.norm().item<double>());
+  EXPECT_GT(cosine, 0.99);
+  EXPECT_FALSE(torch::equal(g32, g16));
+  Config bad = small_config();
+  bad.precision.dtype = "fp16";
+  EXPECT_THROW(make_objective(bad), UsageError);
+}
 
 TEST(Objective, ConfigErrorsNameTheKey) {
   Config c = small_config();
