@@ -94,6 +94,10 @@ void for_each_field(Config_& c, F&& f) {
   f("eval", "suite", c.eval.suite);
 
   f("log", "every_steps", c.log.every_steps);
+
+  f("guard", "max_bad_steps", c.guard.max_bad_steps);
+  f("guard", "spike_zscore", c.guard.spike_zscore);
+  f("guard", "spike_window", c.guard.spike_window);
 }
 
 struct KeyTable {
@@ -437,6 +441,9 @@ void validate_config(const Config& c, const std::string& origin) {
   positive("checkpoint.keep", c.checkpoint.keep);
   non_negative("eval.every_steps", c.eval.every_steps);
   positive("log.every_steps", c.log.every_steps);
+  positive("guard.max_bad_steps", c.guard.max_bad_steps);
+  non_negative("guard.spike_zscore", c.guard.spike_zscore);
+  if (c.guard.spike_window < 10) fail(fmt::format("guard.spike_window must be >= 10 (got {})", c.guard.spike_window));
 }
 
 }  // namespace sturdy

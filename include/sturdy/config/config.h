@@ -115,6 +115,14 @@ struct LogConfig {
   int64_t every_steps = 10;
 };
 
+// Numerical guards of the trainer (docs/reliability.md): a step whose loss or gradients are
+// not finite on any rank, or (optionally) whose loss spikes, is skipped on every rank.
+struct GuardConfig {
+  int64_t max_bad_steps = 5;   // consecutive skipped steps before the run stops (exit 3)
+  double spike_zscore = 0.0;   // > 0: skip a step whose loss exceeds the recent mean by this many std
+  int64_t spike_window = 50;   // recent good steps the spike statistics use (at least 10 seen first)
+};
+
 struct Config {
   RunConfig run;
   DataConfig data;
@@ -128,6 +136,7 @@ struct Config {
   CheckpointConfig checkpoint;
   EvalConfig eval;
   LogConfig log;
+  GuardConfig guard;
 };
 
 // Loads `path` (YAML), applies `overrides` ("section.key=value", YAML scalar syntax) and validates.
