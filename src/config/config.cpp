@@ -65,6 +65,7 @@ void for_each_field(Config_& c, F&& f) {
   f("objective", "norm", c.objective.norm);
   f("objective", "lambda", c.objective.lambda);
   f("objective", "replays", c.objective.replays);
+  f("objective", "fraction", c.objective.fraction);
 
   f("optim", "lr", c.optim.lr);
   f("optim", "weight_decay", c.optim.weight_decay);
@@ -205,7 +206,7 @@ void convert_field(const YAML::Node& node, std::vector<PerturbOpSpec>& field,
     }
     PerturbOpSpec spec;
     for (const auto& kv : item) {
-      const std::string key = kv.first.as<std::string>();
+      const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
       if (key == "op") {
         convert_scalar(kv.second, spec.op, origin, where + ".op");
       } else if (key == "rate") {
@@ -291,11 +292,68 @@ std::string closest_key(const std::string& key, const std::vector<std::string>& 
       best = v;
     }
   }
+  if (!best.empty()) return best;
+  // Spelled-out names of abbreviated keys in the same section: optim.learning_rate -> optim.lr
+  // (the initials of its words), data.max_len -> data.max_length (a prefix).
+  const auto dot = key.rfind('.');
+  const std::string section = dot == std::string::npos ? "" : key.substr(0, dot + 1);
+  const std::string leaf = key.substr(section.size());
+  std::string initials;
+  for (size_t i = 0; i < leaf.size(); ++i) {
+    if (i == 0 || leaf[i - 1] == '_') initials += leaf[i];
+  }
+  for (const auto& v : valid) {
+    if (v.compare(0, section.size(), section) != 0) continue;
+    const std::string v_leaf = v.substr(section.size());
+    if (v_leaf.find('.') != std::string::npos || v_leaf.size() < 2 || leaf.size() < 2) continue;
+    if (v_leaf == initials || v_leaf.rfind(leaf, 0) == 0 || leaf.rfind(v_leaf + "_", 0) == 0) return v;
+  }
   return best;
 }
 
+namespace {
+
+// A mapping key as text; keys must be plain scalars ("? [a, b]: 1" is valid YAML, not a key here).
+std::string key_text(const YAML::Node& key, const std::string& origin) {
+  if (!key.IsScalar()) {
+    throw UsageError(fmt::format("{}:{}: keys must be plain names, not a {}", origin, key.Mark().line + 1,
+                                 key.IsMap() ? "mapping" : key.IsSequence() ? "sequence" : "null"));
+  }
+  return key.Scalar();
+}
+
+Config parse_config_unguarded(const std::string& yaml_text, const std::string& origin,
+                              const std::vector<std::string>& overrides);
+
+}  // namespace
+
 Config parse_config(const std::string& yaml_text, const std::string& origin,
                     const std::vector<std::string>& overrides) {
+  // Messages quote the user's text (keys, values, --set arguments): keep them on one line.
+  auto one_line = [](const std::string& text) {
+    std::string out;
+    for (const char c : text) {
+      if (c == '\n') out += "\\n";
+      else if (c == '\r') out += "\\r";
+      else if (static_cast<unsigned char>(c) < 0x20 && c != '\t') out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+      else out += c;
+    }
+    return out;
+  };
+  try {
+    return parse_config_unguarded(yaml_text, origin, overrides);
+  } catch (const UsageError& e) {
+    throw UsageError(one_line(e.what()));
+  } catch (const YAML::Exception& e) {
+    // Anything yaml-cpp raises that the checks below did not turn into a message of their own.
+    throw UsageError(one_line(fmt::format("{}: invalid YAML: {}", origin, e.msg)));
+  }
+}
+
+namespace {
+
+Config parse_config_unguarded(const std::string& yaml_text, const std::string& origin,
+                              const std::vector<std::string>& overrides) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
@@ -309,7 +367,7 @@ Config parse_config(const std::string& yaml_text, const std::string& origin,
   const auto& table = key_table();
   // Unknown sections and keys are errors that name the closest valid one.
   for (const auto& section_kv : root) {
-    const std::string section = section_kv.first.as<std::string>();
+    const std::string section = key_text(section_kv.first, origin);
     auto it = table.keys.find(section);
     if (it == table.keys.end()) {
       throw UsageError(fmt::format("{}:{}: unknown section '{}'{}", origin,
@@ -321,7 +379,7 @@ Config parse_config(const std::string& yaml_text, const std::string& origin,
       throw UsageError(fmt::format("{}: section '{}' must be a mapping", origin, section));
     }
     for (const auto& kv : section_kv.second) {
-      const std::string key = kv.first.as<std::string>();
+      const std::string key = key_text(kv.first, origin);
       if (std::find(it->second.begin(), it->second.end(), key) == it->second.end()) {
         throw UsageError(fmt::format("{}:{}: unknown key '{}.{}'{}", origin,
                                      kv.first.Mark().line + 1, section, key,
@@ -342,6 +400,8 @@ Config parse_config(const std::string& yaml_text, const std::string& origin,
   validate_config(config, origin);
   return config;
 }
+
+}  // namespace
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
   std::ifstream in(path);
