@@ -44,10 +44,21 @@ constexpr char kReplacement[] = "\xEF\xBF\xBD";  // U+FFFD
 class SentencePieceTokenizer final : public Tokenizer {
  public:
   explicit SentencePieceTokenizer(const std::string& path) : path_(path) {
-    const auto status = processor_.Load(path);
+    sentencepiece::util::Status status;
+    try {
+      status = processor_.Load(path);
+    } catch (const std::exception& e) {
+      // libsentencepiece's double-array builder (darts_clone) throws on some damaged models
+      // (an empty piece) instead of returning a status.
+      throw UsageError(fmt::format("tokenizer.path: '{}' is not a sentencepiece model: {}", path, e.what()));
+    }
     if (!status.ok()) {
-      throw UsageError(fmt::format("tokenizer.path: '{}' is not a sentencepiece model: {}", path,
-                                   status.ToString()));
+      // The status may quote pieces of the (damaged) model, newlines included: keep one line.
+      std::string reason = status.ToString();
+      for (char& c : reason) {
+        if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+      }
+      throw UsageError(fmt::format("tokenizer.path: '{}' is not a sentencepiece model: {}", path, reason));
     }
     vocab_size_ = processor_.GetPieceSize();
     pad_id_ = processor_.pad_id() >= 0 ? processor_.pad_id() : processor_.unk_id();
