@@ -25,7 +25,9 @@ std::string hint(const std::string& key, const std::vector<std::string>& valid) 
 
 void check_keys(const YAML::Node& node, const std::vector<std::string>& valid, const std::string& where) {
   for (const auto& kv : node) {
-    const std::string key = kv.first.as<std::string>();
+    // "? [a, b]: 1" is valid YAML with a sequence as key: not a recipe key (found by perturb_fuzz).
+    if (!kv.first.IsScalar()) throw UsageError(fmt::format("{}: keys must be plain names", where));
+    const std::string key = kv.first.Scalar();
     if (std::find(valid.begin(), valid.end(), key) == valid.end()) {
       throw UsageError(fmt::format("{}: unknown key '{}'{}", where, key, hint(key, valid)));
     }
