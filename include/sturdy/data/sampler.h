@@ -20,10 +20,17 @@ namespace sturdy {
 // naming data.global_batch / data.micro_batch when it does not divide evenly.
 int64_t accumulation_steps(int64_t global_batch, int64_t micro_batch, int world);
 
+struct LengthBucketing {
+  std::vector<int64_t> lengths;  // one per example (e.g. text bytes); empty: off
+  int64_t window = 0;            // global batches per sorting window; <= 1: off
+  bool enabled() const { return window > 1 && !lengths.empty(); }
+};
+
 class GlobalSampler {
  public:
-  // Throws UsageError when global_batch < 1 or the corpus holds fewer than global_batch examples.
-  GlobalSampler(int64_t num_examples, int64_t global_batch, uint64_t seed);
+  // Throws UsageError when global_batch < 1, the corpus holds fewer than global_batch
+  // examples, or bucketing.lengths does not have one entry per example.
+  GlobalSampler(int64_t num_examples, int64_t global_batch, uint64_t seed, LengthBucketing bucketing = {});
 
   int64_t num_examples() const { return num_examples_; }
   int64_t global_batch_size() const { return global_batch_; }
@@ -45,6 +52,7 @@ class GlobalSampler {
   int64_t num_examples_;
   int64_t global_batch_;
   uint64_t seed_;
+  LengthBucketing bucketing_;
   // Permutations of the two most recent epochs, in slot epoch % 2: consecutive steps reuse
   // them (O(N) once per epoch), and prefetch workers straddling an epoch boundary do not thrash.
   mutable std::mutex mutex_;
