@@ -2,6 +2,7 @@
 sturdy_test(core_test SOURCES unit/core_test.cpp LIBS sturdy_core)
 sturdy_test(config_test SOURCES unit/config_test.cpp LIBS sturdy_config)
 sturdy_test(model_test SOURCES unit/model_test.cpp LIBS sturdy_engine)
+sturdy_test(pretrained_test SOURCES unit/pretrained_test.cpp LIBS sturdy_engine)
 sturdy_test(text_test SOURCES unit/text_test.cpp LIBS sturdy_text PkgConfig::SENTENCEPIECE)
 sturdy_test(data_test SOURCES unit/data_test.cpp LIBS sturdy_data)
 sturdy_test(sampler_test SOURCES unit/sampler_test.cpp LIBS sturdy_data)
