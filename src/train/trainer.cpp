@@ -15,6 +15,7 @@
 #include "sturdy/data/sampler.h"
 #include "sturdy/dist/grad_sync.h"
 #include "sturdy/eval/evaluator.h"
+#include "sturdy/model/pretrained.h"
 #include "sturdy/model/transformer.h"
 #include "sturdy/robust/augment.h"
 #include "sturdy/robust/objective.h"
@@ -115,6 +116,10 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
 
   torch::manual_seed(config.run.seed);
   Transformer model(config.model);
+  if (!config.model.init_from.empty()) {  // pretrained weights (docs/model.md)
+    const LoadReport r = load_pretrained(model, config.model.init_from);
+    if (ctx.is_root()) spdlog::info("model.init_from: {} tensors loaded, {} fresh", r.loaded.size(), r.fresh.size());
+  }
   auto params = named_parameters(*model);
   std::vector<torch::Tensor> tensors;
   for (const auto& p : params) tensors.push_back(p.tensor);
