@@ -2,7 +2,9 @@
 #include <spdlog/spdlog.h>
 
 #include "commands.h"
+#include "sturdy/core/error.h"
 #include "sturdy/data/importers.h"
+#include "sturdy/text/tokenizer.h"
 
 namespace sturdy::apps {
 
@@ -22,7 +24,20 @@ void register_prepare(CLI::App& root, int* exit_code) {
   cmd->add_option("--valid-fraction", opts->valid_fraction, "Share of examples for --valid-output (by id hash)");
   cmd->add_option("--max-per-class", opts->wordnet_max_per_class, "wordnet: subsample classes above this size (0 = all)");
   cmd->add_option("--seed", opts->seed, "Seed of the split and subsampling");
-  cmd->callback([opts, labels, exit_code] {
+  cmd->add_option("--window", opts->window,
+                  "text: language-model windows of at most N tokens (0 = one example per line)");
+  cmd->add_option("--stride", opts->stride, "text windows: tokens from one window start to the next (default N)");
+  cmd->add_option("--documents", opts->documents, "text windows: documents are 'blank'-line separated or one per 'line'");
+  auto tokenizer = std::make_shared<TokenizerConfig>();
+  cmd->add_option("--tokenizer-kind", tokenizer->kind, "text windows: tokenizer that counts tokens (default bytes)");
+  cmd->add_option("--tokenizer-path", tokenizer->path, "text windows: its model file (sentencepiece .model, llama2c .bin)");
+  cmd->callback([opts, labels, tokenizer, exit_code] {
+    STURDY_USAGE_CHECK(tokenizer->path.empty() || tokenizer->kind != "bytes",
+                       "prepare: --tokenizer-path needs --tokenizer-kind sentencepiece or llama2c");
+    if (opts->window > 0 && tokenizer->kind != "bytes") {
+      std::shared_ptr<const Tokenizer> tok(make_tokenizer(*tokenizer));
+      opts->count_tokens = [tok](std::string_view text) { return static_cast<int64_t>(tok->encode(text).size()); };
+    }
     if (!labels->empty()) {
       opts->label_names.clear();
       std::string cur;
@@ -37,6 +52,10 @@ void register_prepare(CLI::App& root, int* exit_code) {
     }
     if (opts->format == "wordnet" && !opts->input.empty()) opts->wordnet_dir = opts->input;
     const ImportReport report = import_corpus(*opts);
+    if (opts->window > 0) {
+      std::printf("%lld documents -> windows of at most %lld %s tokens; ", static_cast<long long>(report.documents),
+                  static_cast<long long>(opts->window), tokenizer->kind.c_str());
+    }
     std::printf("%s: %lld examples, %zu classes%s", opts->output.c_str(),
                 static_cast<long long>(report.examples), report.label_names.size(),
                 report.skipped > 0 ? fmt::format(", {} bad rows skipped", report.skipped).c_str() : "");

@@ -14,6 +14,7 @@ struct RawRow {
   std::string label;  // as written in the input; empty for unlabelled corpora
   int64_t line = 0;   // 1-based line where the row starts (for messages)
   int64_t id = 0;     // stable example id
+  int64_t group = -1; // >= 0: the valid split is keyed by this instead (windows of one document)
 };
 
 // Collects valid rows; a bad row throws UsageError "FILE:LINE: reason" or, with

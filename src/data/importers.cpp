@@ -318,6 +318,107 @@ void import_lines(const ImportOptions& opts, const std::string& format, bool lab
   });
 }
 
+// ---- language-model windows (text --window N) ------------------------------------------
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+
+// Largest k in [lo, hi] with fits(k), given fits(lo); assumes fits is monotone (true, then false).
+template <typename Fn>
+size_t largest_fitting(size_t lo, size_t hi, Fn fits) {
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo + 1) / 2;
+    if (fits(mid)) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
+
+// One document data[begin, end) -> windows (as rows). Units are whitespace-separated words;
+// a word longer than the window alone is cut at UTF-8 character boundaries.
+void window_document(const ImportOptions& opts, const std::string& data, size_t begin, size_t end,
+                     int64_t line, RowSink& sink) {
+  const auto count = [&](size_t b, size_t e) {
+    const std::string_view text(data.data() + b, e - b);
+    return opts.count_tokens ? opts.count_tokens(text) : static_cast<int64_t>(text.size());
+  };
+  const auto window = static_cast<int64_t>(opts.window);
+  const int64_t stride = opts.stride > 0 ? opts.stride : opts.window;
+  std::vector<std::pair<size_t, size_t>> units;  // [b, e) byte ranges
+  for (size_t i = begin; i < end;) {
+    while (i < end && is_space(data[i])) ++i;
+    const size_t b = i;
+    while (i < end && !is_space(data[i])) ++i;
+    if (i == b) continue;
+    size_t e = i, start = b;
+    while (start < e && count(start, e) > window) {
+      // The longest prefix of whole characters that fits (at least one character).
+      std::vector<size_t> cuts;  // character ends after `start`
+      for (size_t k = start + 1; k <= e; ++k) {
+        if (k == e || (static_cast<unsigned char>(data[k]) & 0xC0) != 0x80) cuts.push_back(k);
+      }
+      const size_t n = largest_fitting(0, cuts.size() - 1, [&](size_t j) { return count(start, cuts[j]) <= window; });
+      units.emplace_back(start, cuts[n]);
+      start = cuts[n];
+    }
+    if (start < e) units.emplace_back(start, e);
+  }
+  for (size_t s = 0; s < units.size();) {
+    const size_t last = std::min(units.size() - 1, s + static_cast<size_t>(window) - 1);
+    const size_t e = largest_fitting(s, last, [&](size_t k) { return count(units[s].first, units[k].second) <= window; });
+    RawRow row;
+    row.line = line;
+    row.id = static_cast<int64_t>(units[s].first);
+    row.group = static_cast<int64_t>(begin);
+    row.text = data.substr(units[s].first, units[e].second - units[s].first);
+    sink.add(std::move(row));
+    if (e + 1 == units.size()) break;
+    // Next start: as far as `stride` tokens of this window reach, at least one unit on.
+    s = stride >= window ? e + 1
+                         : largest_fitting(s + 1, e + 1, [&](size_t k) {
+                             return count(units[s].first, units[k - 1].second) <= stride;
+                           });
+  }
+}
+
+// Documents of a text file: blocks separated by blank lines, or single lines.
+int64_t import_text_windows(const ImportOptions& opts, RowSink& sink) {
+  const std::string data = read_file(opts.input);
+  size_t doc_begin = std::string::npos, doc_end = 0;
+  int64_t doc_line = 0, documents = 0;
+  auto flush = [&] {
+    if (doc_begin == std::string::npos) return;
+    window_document(opts, data, doc_begin, doc_end, doc_line, sink);
+    ++documents;
+    doc_begin = std::string::npos;
+  };
+  int64_t line = 1;
+  for (size_t start = 0; start < data.size(); ++line) {
+    size_t end = data.find('\n', start);
+    if (end == std::string::npos) end = data.size();
+    const std::string_view view(data.data() + start, end - start);
+    const size_t bad = utf8::find_invalid(view);
+    if (bad != std::string::npos) {
+      sink.bad(opts.input, line, fmt::format("invalid UTF-8 at byte {}", bad));
+      flush();  // the document ends before the bad line
+    } else if (trim(view).empty()) {
+      flush();
+    } else {
+      if (opts.documents == "line") flush();
+      if (doc_begin == std::string::npos) {
+        doc_begin = start;
+        doc_line = line;
+      }
+      doc_end = end;
+    }
+    start = end + 1;
+  }
+  flush();
+  return documents;
+}
+
 std::string format_from_extension(const std::string& path) {
   auto dot = path.find_last_of('.');
   std::string ext = dot == std::string::npos ? "" : path.substr(dot + 1);
@@ -361,10 +462,13 @@ ImportReport import_corpus(const ImportOptions& opts) {
                      opts.valid_fraction);
   STURDY_USAGE_CHECK(opts.valid_output.empty() || opts.valid_output != opts.output,
                      "prepare: --valid-output must differ from --output");
-  STURDY_USAGE_CHECK(opts.window >= 0, "prepare: --window must be >= 0");
-  STURDY_USAGE_CHECK(opts.window == 0 || format != "text",
-                     "prepare: --window > 0 (language-model windows) is not implemented yet; use --window 0 "
-                     "for one example per line");
+  STURDY_USAGE_CHECK(opts.window >= 0, "prepare: --window must be >= 0 (got {})", opts.window);
+  STURDY_USAGE_CHECK(opts.window == 0 || format == "text", "prepare: --window applies to --format text only");
+  STURDY_USAGE_CHECK(opts.stride >= 0 && opts.stride <= opts.window,
+                     "prepare: --stride ({}) must be in 1..--window ({}), or 0 for no overlap", opts.stride,
+                     opts.window);
+  STURDY_USAGE_CHECK(opts.documents == "blank" || opts.documents == "line",
+                     "prepare: --documents must be 'blank' or 'line' (got '{}')", opts.documents);
   report.format = format;
 
   RowSink sink(opts.skip_bad);
@@ -379,6 +483,8 @@ ImportReport import_corpus(const ImportOptions& opts) {
   } else {
     if (format == "tsv" || format == "csv") {
       import_delimited(opts, format == "csv", labelled, sink);
+    } else if (format == "text" && opts.window > 0) {
+      report.documents = import_text_windows(opts, sink);
     } else {
       import_lines(opts, format, labelled, sink);
     }
@@ -423,7 +529,7 @@ ImportReport import_corpus(const ImportOptions& opts) {
   }
   for (const RawRow& row : rows) {
     int32_t label = labelled ? label_index.at(row.label) : -1;
-    bool to_valid = valid && Rng{opts.seed, static_cast<uint64_t>(row.id), kValidSplitTag}.uniform() <
+    bool to_valid = valid && Rng{opts.seed, static_cast<uint64_t>(row.group >= 0 ? row.group : row.id), kValidSplitTag}.uniform() <
                                  opts.valid_fraction;
     (to_valid ? *valid : train).add(row.text, label, row.id);
   }

@@ -8,7 +8,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sturdy {
@@ -29,7 +31,15 @@ struct ImportOptions {
   // Optional second output: rows whose id hashes (with seed) below valid_fraction go there.
   std::string valid_output;
   double valid_fraction = 0.0;
-  int64_t window = 0;                     // text: 0 = one example per line; >0 not implemented yet
+  // text: 0 = one example per line. > 0: language-model windows (docs/data.md): documents
+  // (split as `documents` says) are cut at whitespace into windows of at most `window` tokens
+  // as `count_tokens` counts them; a window starts `stride` tokens after the previous one
+  // (0 = window: no overlap). Example id = the window's byte offset in the input.
+  int64_t window = 0;
+  int64_t stride = 0;
+  std::string documents = "blank";        // blank: separated by blank lines | line: one per line
+  // Tokens in a text (the tokenizer the model will use); nullptr = one per byte (bytes tokenizer).
+  std::function<int64_t(std::string_view)> count_tokens;
   std::string wordnet_dir = "/usr/share/wordnet";
   int64_t wordnet_max_per_class = 3000;   // deterministic subsample of bigger classes (0 = keep all)
   uint64_t seed = 1;
@@ -39,6 +49,7 @@ struct ImportReport {
   int64_t examples = 0;        // written to `output`
   int64_t skipped = 0;         // bad rows skipped (skip_bad)
   int64_t valid_examples = 0;  // written to `valid_output`
+  int64_t documents = 0;       // text windows: documents read
   std::vector<std::string> label_names;
   std::string format;          // the format actually used
 };
