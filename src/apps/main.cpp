@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   sturdy::apps::register_inspect(app, &exit_code);
   sturdy::apps::register_bench(app, &exit_code);
   sturdy::apps::register_report(app, &exit_code);
+  sturdy::apps::register_generate(app, &exit_code);
+  sturdy::apps::register_export(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

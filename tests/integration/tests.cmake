@@ -35,3 +35,23 @@ if(TARGET sturdy)
   set_tests_properties(integration.slurm_requeue PROPERTIES TIMEOUT 300 LABELS "slurm;integration"
                        RUN_SERIAL ON SKIP_RETURN_CODE 77)
 endif()
+if(TARGET sturdy)
+  # Pretrained LMs (issue 9): generate/export/prepare --window on stories260K; skipped (77)
+  # when ../shared/data/stories260k is absent.
+  add_test(NAME integration.generate_stories
+           COMMAND ${STURDY_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/generate_stories.py $<TARGET_FILE:sturdy>
+                   ${PROJECT_SOURCE_DIR}/../shared/data/stories260k
+                   ${CMAKE_CURRENT_BINARY_DIR}/integration/generate_stories)
+  set_tests_properties(integration.generate_stories PROPERTIES TIMEOUT 300 LABELS "integration"
+                       SKIP_RETURN_CODE 77)
+endif()
+if(TARGET sturdy)
+  # stories260K in plain torch: llama2.c forward on the .bin and HF (rotate_half) forward on
+  # the `sturdy export` folder agree with `sturdy generate` (tests/python/generate_crosscheck.py).
+  add_test(NAME python_generate_crosscheck
+           COMMAND ${STURDY_PYTHON} ${PROJECT_SOURCE_DIR}/tests/python/generate_crosscheck.py $<TARGET_FILE:sturdy>
+                   ${PROJECT_SOURCE_DIR}/../shared/data/stories260k
+                   ${CMAKE_CURRENT_BINARY_DIR}/integration/generate_crosscheck)
+  set_tests_properties(python_generate_crosscheck PROPERTIES TIMEOUT 300 LABELS "python;integration"
+                       SKIP_RETURN_CODE 77)
+endif()

@@ -1,0 +1,164 @@
+// `sturdy generate --checkpoint C [--tokenizer T] [--prompt P] [--max-new-tokens N]
+//                  [--temperature t] [--top-p p] [--seed s]`: text from an LM head, and
+// `sturdy export --checkpoint C --output DIR [--tokenizer T]`: a Hugging Face Llama folder.
+//
+// C is a Sturdy checkpoint or run folder, a llama2.c .bin or a safetensors folder. The model
+// reads [bos] + prompt and appends one token at a time until eos/bos, N new tokens or
+// model.max_seq_len. No KV cache: every step runs the whole sequence again (fine for small
+// models; O(T^2) per token for big ones). Temperature 0 is greedy; otherwise top-p
+// (nucleus) sampling as in llama2.c, with draws from Rng{seed, step}, so a seed repeats.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <numeric>
+
+#include "commands.h"
+#include "sturdy/core/error.h"
+#include "sturdy/core/rng.h"
+#include "sturdy/model/pretrained.h"
+#include "sturdy/text/tokenizer.h"
+
+namespace sturdy::apps {
+namespace {
+
+struct GenerateOptions {
+  std::string checkpoint, tokenizer, tokenizer_kind, prompt;
+  int64_t max_new_tokens = 256;
+  double temperature = 1.0;
+  double top_p = 0.9;
+  uint64_t seed = 1;
+};
+
+// Index drawn from probs (V) by top-p sampling with the uniform u in [0, 1).
+int64_t sample_top_p(const torch::Tensor& probs, double top_p, double u) {
+  const auto sorted = probs.sort(/*dim=*/0, /*descending=*/true);
+  const auto p = std::get<0>(sorted).contiguous();
+  const auto index = std::get<1>(sorted).contiguous();
+  const float* pp = p.data_ptr<float>();
+  const int64_t n = p.numel();
+  // Smallest prefix whose mass exceeds top_p (at least one token).
+  double mass = 0;
+  int64_t keep = 0;
+  while (keep < n) {
+    mass += pp[keep++];
+    if (mass > top_p) break;
+  }
+  double target = u * mass, cum = 0;
+  for (int64_t i = 0; i < keep; ++i) {
+    cum += pp[i];
+    if (target < cum) return index[i].item<int64_t>();
+  }
+  return index[keep - 1].item<int64_t>();
+}
+
+void generate(const GenerateOptions& o) {
+  STURDY_USAGE_CHECK(o.max_new_tokens >= 0, "generate: --max-new-tokens must be >= 0");
+  STURDY_USAGE_CHECK(o.temperature >= 0, "generate: --temperature must be >= 0");
+  STURDY_USAGE_CHECK(o.top_p > 0 && o.top_p <= 1, "generate: --top-p must be in (0, 1]");
+  const PretrainedModel pretrained = read_pretrained(o.checkpoint);
+  STURDY_USAGE_CHECK(pretrained.config.head == "lm",
+                     "generate: {} has a '{}' head; generation needs a language-model head (model.head: lm)",
+                     o.checkpoint, pretrained.config.head);
+  const auto tokenizer = make_tokenizer(pretrained_tokenizer(pretrained, o.tokenizer, o.tokenizer_kind));
+  STURDY_USAGE_CHECK(tokenizer->vocab_size() <= pretrained.config.vocab_size,
+                     "generate: the tokenizer has {} tokens but the model only {}", tokenizer->vocab_size(),
+                     pretrained.config.vocab_size);
+  Transformer model = build_pretrained(pretrained);
+  torch::NoGradGuard no_grad;
+
+  std::vector<int32_t> ids = tokenizer->encode(o.prompt);
+  if (tokenizer->bos_id() >= 0) ids.insert(ids.begin(), tokenizer->bos_id());
+  STURDY_USAGE_CHECK(!ids.empty(), "generate: empty prompt and the tokenizer has no bos token to start from");
+  const int64_t limit = pretrained.config.max_seq_len;
+  STURDY_USAGE_CHECK(static_cast<int64_t>(ids.size()) < limit,
+                     "generate: the prompt has {} tokens; the model reads at most {}", ids.size(), limit);
+
+  std::string shown = tokenizer->decode(ids);
+  std::fputs(shown.c_str(), stdout);
+  std::fflush(stdout);
+  const auto t0 = std::chrono::steady_clock::now();
+  int64_t produced = 0;
+  for (int64_t step = 0; step < o.max_new_tokens && static_cast<int64_t>(ids.size()) < limit; ++step) {
+    const auto input = torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kInt64).view({1, -1});
+    const auto mask = torch::ones_like(input, torch::kBool);
+    // Last position's logits over the tokenizer's ids (a padded model vocabulary is cut).
+    const auto logits = model->forward(input, mask)[0][-1].narrow(0, 0, tokenizer->vocab_size()).to(torch::kFloat);
+    int64_t next;
+    if (o.temperature == 0) {
+      next = logits.argmax().item<int64_t>();
+    } else {
+      const auto probs = torch::softmax(logits / o.temperature, 0);
+      next = sample_top_p(probs, o.top_p, Rng{o.seed, static_cast<uint64_t>(step)}.uniform());
+    }
+    if (next == tokenizer->eos_id() || next == tokenizer->bos_id()) break;  // llama2.c stops at bos too
+    ids.push_back(static_cast<int32_t>(next));
+    ++produced;
+    // Print what the new token added (decoding the whole sequence keeps multi-byte characters
+    // and the tokenizer's leading-space rule right).
+    const std::string text = tokenizer->decode(ids);
+    if (text.compare(0, shown.size(), shown) == 0) {
+      std::fputs(text.c_str() + shown.size(), stdout);
+      std::fflush(stdout);
+      shown = text;
+    }
+  }
+  const std::string text = tokenizer->decode(ids);
+  if (text.compare(0, shown.size(), shown) == 0) std::fputs(text.c_str() + shown.size(), stdout);
+  std::fputs("\n", stdout);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::fprintf(stderr, "%lld tokens in %.2f s (%.1f tokens/s)\n", static_cast<long long>(produced), seconds,
+               seconds > 0 ? produced / seconds : 0.0);
+}
+
+}  // namespace
+
+void register_generate(CLI::App& root, int* exit_code) {
+  auto* cmd = root.add_subcommand("generate", "Text from a language-model checkpoint (Sturdy, llama2.c .bin, safetensors)");
+  auto o = std::make_shared<GenerateOptions>();
+  cmd->add_option("--checkpoint", o->checkpoint,
+                  "Sturdy checkpoint/run folder, llama2.c .bin, or Hugging Face safetensors folder")->required();
+  cmd->add_option("--tokenizer", o->tokenizer,
+                  "Tokenizer file (tok*.bin or .model; default: the one the checkpoint carries)");
+  cmd->add_option("--tokenizer-kind", o->tokenizer_kind, "llama2c | sentencepiece | bytes (default: from the name)");
+  cmd->add_option("--prompt", o->prompt, "Text to continue (default: empty, start from bos)");
+  cmd->add_option("--max-new-tokens", o->max_new_tokens, "Tokens to generate at most (default 256)");
+  cmd->add_option("--temperature", o->temperature, "Sampling temperature; 0 = greedy (default 1)");
+  cmd->add_option("--top-p", o->top_p, "Nucleus sampling mass (default 0.9)");
+  cmd->add_option("--seed", o->seed, "Sampling seed (default 1)");
+  cmd->callback([o, exit_code] {
+    generate(*o);
+    *exit_code = 0;
+  });
+}
+
+void register_export(CLI::App& root, int* exit_code) {
+  auto* cmd = root.add_subcommand("export", "Write an LM checkpoint as a Hugging Face Llama folder (safetensors)");
+  auto checkpoint = std::make_shared<std::string>();
+  auto output = std::make_shared<std::string>();
+  auto tok = std::make_shared<std::string>();
+  auto tok_kind = std::make_shared<std::string>();
+  cmd->add_option("--checkpoint", *checkpoint, "Sturdy checkpoint/run folder, llama2.c .bin or safetensors folder")
+      ->required();
+  cmd->add_option("--output", *output, "Folder for config.json, model.safetensors and the tokenizer")->required();
+  cmd->add_option("--tokenizer", *tok, "Tokenizer file to copy beside (default: the one the checkpoint carries)");
+  cmd->add_option("--tokenizer-kind", *tok_kind, "llama2c | sentencepiece (default: from the name)");
+  cmd->callback([=] {
+    const PretrainedModel pretrained = read_pretrained(*checkpoint);
+    TokenizerConfig tokenizer;
+    if (!tok->empty() || !pretrained.tokenizer.kind.empty()) tokenizer = pretrained_tokenizer(pretrained, *tok, *tok_kind);
+    int32_t bos = 1, eos = 2;
+    if (!tokenizer.kind.empty()) {
+      const auto t = make_tokenizer(tokenizer);
+      bos = t->bos_id();
+      eos = t->eos_id();
+    }
+    Transformer model = build_pretrained(pretrained);
+    export_safetensors(model, *output, tokenizer, bos, eos);
+    std::printf("wrote %s (config.json, model.safetensors%s)\n", output->c_str(),
+                tokenizer.path.empty() ? "" : tokenizer.kind == "sentencepiece" ? ", tokenizer.model" : ", tokenizer.bin");
+    *exit_code = 0;
+  });
+}
+
+}  // namespace sturdy::apps
