@@ -17,6 +17,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "sturdy/ckpt/checkpoint.h"
+#include "sturdy/config/config.h"
 #include "sturdy/core/error.h"
 #include "sturdy/model/llama2c.h"
 #include "sturdy/model/pretrained.h"
@@ -373,6 +375,31 @@ TEST(Safetensors, HfFolderProblemsNameTheFileAndKey) {
   safetensors::write((dir / "model.safetensors").string(), tensors);
   EXPECT_NE(usage_error([&] { read_pretrained(dir.string()); }).find("q_proj.bias"), std::string::npos);
   fs::remove_all(dir);
+}
+
+// --- Sturdy checkpoints ---------------------------------------------------------------------
+
+TEST(SturdyCheckpoint, RunFolderImportsWithItsConfigAndTokenizer) {
+  const fs::path run = temp_dir("run");
+  torch::manual_seed(13);
+  Config config;
+  config.model = lm_config();
+  config.tokenizer.kind = "bytes";
+  Transformer source(config.model);
+  auto params = named_parameters(*source);
+  AdamW optimizer(params, config.optim);
+  ckpt::TrainState state;
+  state.step = 3;
+  state.config_yaml = dump_config(config);
+  ckpt::save(run.string(), params, optimizer.state(), state);
+
+  const PretrainedModel p = read_pretrained(run.string());
+  EXPECT_EQ(p.format, "sturdy");
+  EXPECT_EQ(p.tokenizer.kind, "bytes");
+  EXPECT_EQ(p.config.kv_heads, 2);
+  Transformer imported = build_pretrained(p);
+  EXPECT_TRUE(torch::equal(logits_of(source), logits_of(imported)));
+  fs::remove_all(run);
 }
 
 // --- model.init_from -----------------------------------------------------------------------
