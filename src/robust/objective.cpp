@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "sturdy/core/error.h"
+#include "sturdy/core/rng.h"
 #include "sturdy/robust/autocast.h"
 
 namespace sturdy::robust {
@@ -52,21 +53,48 @@ std::pair<torch::Tensor, torch::Tensor> stack_views(const Batch& a, const Batch&
 }
 
 // consistency: CE(x) + λ·symKL(f(x), f(x̃)), x̃ the perturbed view from the loader.
+// With fraction f < 1 only the examples whose keyed draw u(seed, epoch, id) < f also run
+// their perturbed view (forward of (1 + f)·B rows instead of 2B); the KL term sums over
+// those. The choice depends on the example id only, never on ranks or micro-batching.
 class Consistency final : public Objective {
  public:
-  explicit Consistency(double lambda) : lambda_(lambda) {}
+  Consistency(double lambda, double fraction, uint64_t seed) : lambda_(lambda), fraction_(fraction), seed_(seed) {}
   std::string name() const override { return "consistency"; }
   bool needs_perturbed_view() const override { return true; }
   MicroStepResult micro_step(Transformer& model, const Batch& batch, double scale,
                              const BeforeBackward& before_backward) override {
     STURDY_CHECK(batch.perturbed != nullptr, "consistency needs batches with a perturbed view");
     const int64_t b = batch.ids.size(0);
-    auto [ids, mask] = stack_views(batch, *batch.perturbed);
+    Batch noisy_rows;
+    const Batch* view = batch.perturbed.get();
+    torch::Tensor rows;
+    if (fraction_ < 1.0) {
+      std::vector<int64_t> keep;
+      for (int64_t i = 0; i < b; ++i) {
+        const uint64_t h = hash_key({seed_, kConsistencyRows, static_cast<uint64_t>(batch.epoch),
+                                     static_cast<uint64_t>(batch.example_ids[static_cast<size_t>(i)])});
+        if (static_cast<double>(h >> 11) * 0x1.0p-53 < fraction_) keep.push_back(i);
+      }
+      rows = torch::tensor(keep, torch::kInt64);
+      noisy_rows.ids = view->ids.index_select(0, rows);
+      noisy_rows.mask = view->mask.index_select(0, rows);
+      view = &noisy_rows;
+    }
+    const int64_t n = view->ids.size(0);
+    if (n == 0) {  // no example drew a perturbed view in this micro-batch: plain CE
+      auto ce = cross_entropy_sum(model->forward(batch.ids, batch.mask), batch.labels);
+      before_backward(true);
+      (ce * scale).backward();
+      const double c = ce.item<double>();
+      return {c, c};
+    }
+    auto [ids, mask] = stack_views(batch, *view);
     auto logits = model->forward(ids, mask);
     auto clean = logits.narrow(0, 0, b);
-    auto noisy = logits.narrow(0, b, b);
+    auto noisy = logits.narrow(0, b, n);
     auto ce = cross_entropy_sum(clean, batch.labels);
-    auto kl = sym_kl(clean, noisy) * static_cast<double>(b);  // mean over rows -> sum
+    auto paired = rows.defined() ? clean.index_select(0, rows) : clean;
+    auto kl = sym_kl(paired, noisy) * static_cast<double>(n);  // mean over rows -> sum
     before_backward(true);
     ((ce + lambda_ * kl) * scale).backward();
     const double c = ce.item<double>();
@@ -74,7 +102,9 @@ class Consistency final : public Objective {
   }
 
  private:
-  double lambda_;
+  static constexpr uint64_t kConsistencyRows = 0x636f6e73;  // "cons"
+  double lambda_, fraction_;
+  uint64_t seed_;
 };
 
 // fgm: CE(x) + CE(x + ε·g/‖g‖), g = ∂CE/∂e per example (l2) or sign(g) (linf).
@@ -311,7 +341,10 @@ std::unique_ptr<Objective> make_fp32_objective(const Config& config) {
     if (config.augment.recipe.empty() && config.augment.ops.empty()) {
       throw UsageError("objective.kind consistency needs augment.recipe or augment.ops (the perturbed view)");
     }
-    return std::make_unique<Consistency>(c.lambda);
+    if (!(c.fraction > 0.0 && c.fraction <= 1.0)) {
+      throw UsageError(fmt::format("objective.fraction must be in (0, 1] (got {})", c.fraction));
+    }
+    return std::make_unique<Consistency>(c.lambda, c.fraction, seed);
   }
   if (c.kind == "fgm") return std::make_unique<Fgm>(c);
   if (c.kind == "pgd") return std::make_unique<Pgd>(c, seed);

@@ -85,6 +85,7 @@ TEST_P(ObjectiveLearns, LowersItsRobustLoss) {
   const std::string param = GetParam();
   c.objective.kind = param.substr(0, param.find('/'));
   if (param.find("/bf16") != std::string::npos) c.precision.dtype = "bf16";
+  if (param.find("/half") != std::string::npos) c.objective.fraction = 0.5;
   c.objective.steps = 2;
   c.objective.step_size = 0.05;
   c.objective.epsilon = 0.05;
@@ -127,7 +128,7 @@ TEST_P(ObjectiveLearns, LowersItsRobustLoss) {
 
 INSTANTIATE_TEST_SUITE_P(All, ObjectiveLearns,
                          ::testing::Values("erm", "augment", "consistency", "fgm", "pgd", "freeat",
-                                           "freelb", "smart", "erm/bf16", "pgd/bf16", "freelb/bf16",
+                                           "freelb", "smart", "consistency/half", "erm/bf16", "pgd/bf16", "freelb/bf16",
                                            "smart/bf16"));
 
 // precision.dtype bf16: the same step as fp32 up to bf16 rounding (so it did run in bf16:
@@ -178,6 +179,14 @@ TEST(Objective, ConfigErrorsNameTheKey) {
     EXPECT_NE(std::string(e.what()).find("augment.probability"), std::string::npos);
   }
   c.objective.kind = "consistency";
+  c.objective.fraction = 0;
+  try {
+    make_objective(c);
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("objective.fraction"), std::string::npos);
+  }
+  c.objective.fraction = 1;
   c.augment.recipe.clear();
   EXPECT_THROW(make_objective(c), UsageError);
 }

@@ -72,6 +72,7 @@ struct ObjectiveConfig {
   std::string norm = "l2";   // l2 | linf
   double lambda = 1.0;
   int64_t replays = 1;       // freeat
+  double fraction = 1.0;     // consistency: share of examples that also run their perturbed view
 };
 
 struct OptimConfig {
