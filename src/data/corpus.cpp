@@ -3,6 +3,7 @@
 #include "sturdy/data/corpus.h"
 
 #include <fcntl.h>
+#include <cerrno>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,6 +32,10 @@ constexpr size_t kChunkCacheBytes = 32u << 20;    // reader's per-dataset chunk 
 constexpr size_t kChunkCacheSlots = 40009;        // prime, ~10x the chunks that fit in the cache
 // Ranges closer than this are read with one H5Dread (the gap bytes are cheaper than a call).
 constexpr int64_t kMergeGap = 4096;
+// A dataset may claim at most this many times its stored bytes (deflate's best ratio is ~1032:1),
+// plus kSlackBytes, before the reader refuses it instead of allocating for it.
+constexpr long double kMaxInflation = 1100;
+constexpr long double kSlackBytes = 1 << 20;
 
 bool deflate_available() { return H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0; }
 
@@ -98,6 +103,27 @@ void write_int_dataset(hid_t loc, const char* name, hid_t file_type, hid_t mem_t
   }
 }
 
+// Checks that `bytes` more fit beside `file` (posix_fallocate of a scratch file, then freed),
+// so a full disk is a clear RuntimeError before HDF5 writes: libhdf5 cannot close a file whose
+// write failed, and such a half-open file crashes its exit handler (the process dies with
+// SIGSEGV after the message). Other fallocate errors (unsupported file system): go ahead.
+void reserve_space(const std::string& file, uint64_t bytes) {
+  const auto slash = file.find_last_of('/');
+  const std::string scratch = (slash == std::string::npos ? std::string(".") : file.substr(0, slash)) + "/.sturdy-reserve";
+  const int fd = ::open(scratch.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return;  // the HDF5 write reports the folder itself
+  const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes));
+  ::close(fd);
+  ::unlink(scratch.c_str());
+  if (rc == ENOSPC || rc == EDQUOT) {
+    throw RuntimeError(fmt::format("{}: {} KB more do not fit (disk full or quota exhausted); nothing was "
+                                   "published", file, (bytes + 1023) / 1024));
+  }
+}
+
+// Room for HDF5's own metadata (object headers, chunk indexes, attributes) on top of the data.
+constexpr uint64_t kMetadataSlack = 256 * 1024;
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
@@ -119,6 +145,7 @@ struct CorpusWriter::Impl {
 
   void flush_bytes() {
     if (pending.empty()) return;
+    reserve_space(tmp_path, pending.size() + kMetadataSlack);
     hsize_t start = written, count = pending.size(), new_size = written + pending.size();
     h5::check(H5Dset_extent(bytes.get(), &new_size), "H5Dset_extent", tmp_path);
     h5::Space file_space(h5::check(H5Dget_space(bytes.get()), "H5Dget_space", tmp_path));
@@ -150,6 +177,7 @@ CorpusWriter::CorpusWriter(std::string path, std::vector<std::string> label_name
   }
 
   h5::QuietErrors quiet;
+  reserve_space(w.tmp_path, kMetadataSlack);
   w.file = h5::File(H5Fcreate(w.tmp_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
   if (!w.file.valid()) {
     throw RuntimeError(fmt::format("{}: cannot create the corpus file (does the folder exist and is it "
@@ -200,6 +228,8 @@ void CorpusWriter::write_temp() {
   if (w.closed) return;
   h5::QuietErrors quiet;
   const std::string& p = w.tmp_path;
+  reserve_space(p, w.pending.size() + w.offsets.size() * 8 + w.labels.size() * 4 + w.ids.size() * 8 +
+                       2 * kMetadataSlack);
   w.flush_bytes();
   w.bytes.reset();
   {
@@ -345,6 +375,15 @@ h5::Dataset open_int_dataset(hid_t file, const char* name, IntSpec spec, hid_t d
   }
   hsize_t dim = 0;
   H5Sget_simple_extent_dims(space.get(), &dim, nullptr);
+  // The extent is only a claim: a chunked dataset can declare 2^40 elements and store none
+  // (reads return fill values). Before anything sized by it is allocated, it must be backed by
+  // stored bytes (deflate shrinks at most ~1032:1; small datasets get slack).
+  const hsize_t stored = H5Dget_storage_size(ds.get());
+  const long double claimed = static_cast<long double>(dim) * static_cast<long double>(spec.size);
+  if (claimed > static_cast<long double>(kMaxInflation) * stored + kSlackBytes) {
+    invalid(path, fmt::format("dataset {} declares {} entries but stores only {} bytes (damaged or truncated "
+                              "file?)", name, dim, stored));
+  }
   *length = static_cast<int64_t>(dim);
   return ds;
 }
@@ -413,7 +452,7 @@ CorpusReader::CorpusReader(const std::string& path) : impl_(std::make_unique<Imp
   }
   {
     h5::Dataset ds = open_int_dataset(root, "/text/offsets", {8, true, "int64"}, H5P_DEFAULT, &len, path);
-    if (len != n + 1) invalid(path, fmt::format("dataset /text/offsets has {} entries, expected num_examples + 1 = {}", len, n + 1));
+    if (len - 1 != n) invalid(path, fmt::format("dataset /text/offsets has {} entries, expected num_examples + 1 = {}", len, static_cast<uint64_t>(n) + 1));
     r.offsets = read_all<int64_t>(ds, H5T_NATIVE_INT64, len, "/text/offsets", path);
     if (r.offsets.front() != 0) invalid(path, "dataset /text/offsets must start at 0");
     for (int64_t i = 0; i < n; ++i) {

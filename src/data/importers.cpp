@@ -182,6 +182,8 @@ std::vector<size_t> resolve_columns(const std::string& spec, const std::vector<s
   for (const std::string& part : split(spec, ',')) {
     std::string name = trim(part);
     if (!name.empty() && std::all_of(name.begin(), name.end(), ::isdigit)) {
+      // At most 6 digits: std::stoul throws std::out_of_range (an "internal error") on huge numbers.
+      if (name.size() > 6) throw UsageError(fmt::format("{}: {} column index '{}' is too large", file, option, name));
       columns.push_back(std::stoul(name));
       continue;
     }
@@ -443,9 +445,27 @@ std::vector<std::string> discover_labels(const std::vector<RawRow>& rows) {
   return labels;
 }
 
+ImportReport import_corpus_checked(const ImportOptions& opts);
+
 }  // namespace
 
 ImportReport import_corpus(const ImportOptions& opts) {
+  // Messages quote the input (header names, labels, JSON keys), which may hold newlines:
+  // the error stays one line (found by import_fuzz).
+  try {
+    return import_corpus_checked(opts);
+  } catch (const UsageError& e) {
+    std::string line = e.what();
+    for (char& c : line) {
+      if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+    }
+    throw UsageError(line);
+  }
+}
+
+namespace {
+
+ImportReport import_corpus_checked(const ImportOptions& opts) {
   ImportReport report;
   std::string format = opts.format;
   if (format.empty()) {
@@ -547,4 +567,5 @@ ImportReport import_corpus(const ImportOptions& opts) {
   return report;
 }
 
+}  // namespace
 }  // namespace sturdy
