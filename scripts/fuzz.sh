@@ -5,6 +5,7 @@
 #   scripts/fuzz.sh perturb -runs=1000000        # 10^6 inputs
 #   scripts/fuzz.sh perturb -max_total_time=60   # one minute
 #   scripts/fuzz.sh                              # every target, -runs=100000
+#   scripts/fuzz.sh -max_total_time=20           # every target for 20 s (CI)
 #
 # Targets are tests/fuzz/<name>_fuzz.cpp. Each run starts from tests/fuzz/corpus/<name>
 # when that folder exists and keeps new inputs in build-fuzz/corpus/<name>. A crash leaves
@@ -41,7 +42,10 @@ for t in "${targets[@]}"; do
   seeds=()
   if [ -d "$root/tests/fuzz/corpus/$t" ]; then seeds+=("$root/tests/fuzz/corpus/$t"); fi
   echo "fuzz.sh: running ${t}_fuzz ${opts[*]}"
-  (cd "$build" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-     "./tests/fuzz/${t}_fuzz" "${opts[@]}" "$corpus" "${seeds[@]}") || status=$?
+  # Inputs the targets write to files go to a private folder under TMPDIR (tmpfs when there is one).
+  scratch="${TMPDIR:-$([ -d /dev/shm ] && echo /dev/shm || echo /tmp)}"
+  (cd "$build" && TMPDIR="$scratch" ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+     LSAN_OPTIONS="suppressions=$root/tests/fuzz/lsan.supp:print_suppressions=0" \
+     "./tests/fuzz/${t}_fuzz" -print_final_stats=1 "${opts[@]}" "$corpus" "${seeds[@]}") || status=$?
 done
 exit $status

@@ -17,4 +17,14 @@ function(sturdy_fuzz name)
   set_target_properties(${name}_fuzz PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/fuzz)
 endfunction()
 
-sturdy_fuzz(perturb SOURCES ${CMAKE_CURRENT_LIST_DIR}/perturb_fuzz.cpp LIBS sturdy_perturb)
+set(_fz ${CMAKE_CURRENT_LIST_DIR})
+sturdy_fuzz(perturb SOURCES ${_fz}/perturb_fuzz.cpp LIBS sturdy_perturb)
+sturdy_fuzz(config SOURCES ${_fz}/config_fuzz.cpp LIBS sturdy_config)
+sturdy_fuzz(import SOURCES ${_fz}/import_fuzz.cpp LIBS sturdy_data)
+sturdy_fuzz(corpus SOURCES ${_fz}/corpus_fuzz.cpp LIBS sturdy_data)
+sturdy_fuzz(ckpt SOURCES ${_fz}/ckpt_fuzz.cpp LIBS sturdy_ckpt_files)
+sturdy_fuzz(tokenizer SOURCES ${_fz}/tokenizer_fuzz.cpp LIBS sturdy_text)
+# The sentencepiece loader is linked in directly: the sturdy binary opens it as a plugin with
+# RTLD_DEEPBIND, which the sanitizer runtime refuses.
+sturdy_fuzz(spm SOURCES ${_fz}/spm_fuzz.cpp ${PROJECT_SOURCE_DIR}/src/text/sentencepiece_tokenizer.cpp
+            LIBS sturdy_text PkgConfig::SENTENCEPIECE)
