@@ -2,8 +2,13 @@
 #include "sturdy/train/trainer.h"
 
 #include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -14,6 +19,7 @@
 #include "sturdy/data/corpus.h"
 #include "sturdy/data/sampler.h"
 #include "sturdy/dist/grad_sync.h"
+#include "sturdy/dist/watchdog.h"
 #include "sturdy/eval/evaluator.h"
 #include "sturdy/model/pretrained.h"
 #include "sturdy/model/transformer.h"
@@ -48,6 +54,19 @@ void ensure_dir(const std::string& dir) {
   if (ec) throw RuntimeError(fmt::format("{}: cannot create output folder: {}", dir, ec.message()));
 }
 
+// RUN/config.yaml, the resolved configuration (written to a temporary name, then renamed).
+void write_config_yaml(const std::string& run_dir, const Config& config) {
+  const fs::path path = fs::path(run_dir) / "config.yaml", tmp = fs::path(run_dir) / "config.yaml.tmp";
+  {
+    std::ofstream out(tmp);
+    out << dump_config(config);
+    if (!out.flush()) throw RuntimeError(fmt::format("{}: write failed (disk full?)", tmp.string()));
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) throw RuntimeError(fmt::format("{}: cannot rename to config.yaml: {}", tmp.string(), ec.message()));
+}
+
 // Appends one JSON line per call; opened once.
 class MetricsLog {
  public:
@@ -62,6 +81,73 @@ class MetricsLog {
  private:
   std::ofstream out_;
 };
+
+// Test-only numerical faults, STURDY_TEST_NUMERIC=RANK:KIND:STEP[:COUNT] with KIND
+//   grad   a NaN in one gradient of rank RANK after the all-reduce (so only that rank sees it)
+//   loss   rank RANK's loss becomes +Inf
+//   spike  rank RANK's loss is multiplied by 1000
+// at steps STEP .. STEP+COUNT-1 (1-based, like the log lines). Used by tests/integration.
+struct NumericFault {
+  int rank = -1;
+  char kind[16] = {0};
+  long step = 0, count = 1;
+  bool at(int r, int64_t step_1based, const char* k) const {
+    return r == rank && step_1based >= step && step_1based < step + count && std::string(kind) == k;
+  }
+};
+
+NumericFault numeric_fault_from_env() {
+  NumericFault f;
+  if (const char* spec = std::getenv("STURDY_TEST_NUMERIC")) {
+    if (std::sscanf(spec, "%d:%15[a-z]:%ld:%ld", &f.rank, f.kind, &f.step, &f.count) < 3) f.rank = -1;
+  }
+  return f;
+}
+
+// The loss-spike guard: z-score of a step's mean loss against the last `window` good steps.
+class SpikeGuard {
+ public:
+  SpikeGuard(double zscore, int64_t window) : zscore_(zscore), window_(static_cast<size_t>(window)) {}
+  // The z-score when it exceeds the threshold (the step is a spike), else 0.
+  double spike(double loss) const {
+    if (zscore_ <= 0 || recent_.size() < kMinHistory) return 0;
+    double mean = 0, var = 0;
+    for (double x : recent_) mean += x;
+    mean /= static_cast<double>(recent_.size());
+    for (double x : recent_) var += (x - mean) * (x - mean);
+    const double sd = std::max(std::sqrt(var / static_cast<double>(recent_.size())), 1e-8);
+    const double z = (loss - mean) / sd;
+    return z > zscore_ ? z : 0;
+  }
+  void add(double loss) {
+    recent_.push_back(loss);
+    if (recent_.size() > window_) recent_.pop_front();
+  }
+
+ private:
+  static constexpr size_t kMinHistory = 10;
+  double zscore_;
+  size_t window_;
+  std::deque<double> recent_;
+};
+
+// The one per-step all-reduce (a sum over ranks), in place. Every rank contributes its
+// loss sum and token count (so log steps need no collective of their own) and 0/1 flags;
+// a flag's sum > 0 means some rank raised it.
+struct StepVote {
+  double loss_sum = 0;   // not finite when any rank's loss is not
+  double tokens = 0;
+  double bad = 0;        // ranks whose loss or gradient norm is NaN/Inf
+  double preempt = 0;    // ranks that got SIGUSR1/SIGTERM
+  double checkpoint = 0; // rank 0's clock says a timed checkpoint is due
+};
+
+void allreduce_vote(const dist::Context& ctx, StepVote* vote) {
+  if (ctx.world_size() == 1) return;
+  static_assert(sizeof(StepVote) == 5 * sizeof(double), "StepVote is summed as 5 doubles");
+  dist::Watchdog::Scope watch(ctx.watchdog(), "step vote");
+  STURDY_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, reinterpret_cast<double*>(vote), 5, MPI_DOUBLE, MPI_SUM, ctx.world()));
+}
 
 }  // namespace
 
@@ -97,14 +183,26 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
   const Config config = resolve_config(raw_config);
   const int rank = ctx.rank(), world = ctx.world_size();
   const std::string run_dir = config.run.output_dir;
-  if (ctx.is_root()) {
-    ensure_dir(run_dir);
-    std::ofstream(fs::path(run_dir) / "config.yaml") << dump_config(config);
-  }
+  // Everything that can be refused (corpus, batch sizes, objective, perturbations) is checked
+  // before the run folder is touched, so a bad configuration never changes an earlier run's
+  // files; config.yaml is written once the first step went through.
+  if (ctx.is_root()) ensure_dir(run_dir);
 
   auto tokenizer = std::shared_ptr<const Tokenizer>(make_tokenizer(config.tokenizer));
   const CorpusReader corpus(config.data.train);
   const auto& info = corpus.info();
+  if (info.num_examples < world) {
+    throw UsageError(fmt::format("{}: {} examples for {} ranks: every rank needs at least one example per step; "
+                                 "run on at most {} ranks or use a bigger corpus",
+                                 config.data.train, info.num_examples, world, info.num_examples));
+  }
+  if (info.num_examples < config.data.global_batch) {
+    throw UsageError(fmt::format("{}: {} examples, fewer than data.global_batch ({}): lower data.global_batch",
+                                 config.data.train, info.num_examples, config.data.global_batch));
+  }
+  auto objective = robust::make_objective(config);
+  auto augment_transform = make_augment_transform(config);
+  auto view_transform = objective->needs_perturbed_view() ? make_view_transform(config) : nullptr;
   auto sampler = std::make_shared<const GlobalSampler>(info.num_examples, config.data.global_batch,
                                                        config.run.seed);
   const int64_t accumulation = accumulation_steps(config.data.global_batch, config.data.micro_batch, world);
@@ -177,9 +275,7 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
   lo.workers = config.data.workers;
   lo.rank = rank;
   lo.world = world;
-  auto objective = robust::make_objective(config);
-  Loader loader(config.data.train, tokenizer, sampler, lo, make_augment_transform(config),
-                objective->needs_perturbed_view() ? make_view_transform(config) : nullptr);
+  Loader loader(config.data.train, tokenizer, sampler, lo, std::move(augment_transform), std::move(view_transform));
   loader.start(start_step);
 
   std::unique_ptr<MetricsLog> metrics;
@@ -224,13 +320,24 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
     ctx.barrier();
   };
 
+  // Numerical guard (docs/reliability.md): a step whose loss or gradient norm is not finite on
+  // any rank, or whose loss spikes, is skipped on every rank (the vote below decides it for
+  // all); guard.max_bad_steps skips in a row stop the run with the last checkpoint intact.
+  const NumericFault fault = numeric_fault_from_env();
+  SpikeGuard spike_guard(config.guard.spike_zscore, config.guard.spike_window);
+  int64_t bad_streak = 0;
+  int64_t window_good_steps = 0;
+
   model->train();
   for (int64_t step = start_step; step < total_steps; ++step) {
+    const int64_t done = step + 1;
     double local_loss = 0;
     int64_t local_tokens = 0;
     std::vector<Batch> batches;
     for (int64_t micro = 0; micro < accumulation; ++micro) batches.push_back(loader.next());
     double grad_norm = 0, lr = 0;
+    StepVote vote;
+    bool skipped = false;
     for (int64_t replay = 0; replay < replays; ++replay) {
       for (int64_t micro = 0; micro < accumulation; ++micro) {
         // The all-reduce may start only in the last backward of the last micro-step.
@@ -243,25 +350,87 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
         }
       }
       sync.allreduce_gradients();
+      if (replay == 0 && fault.at(rank, done, "grad") && !params.empty() && params[0].tensor.grad().defined()) {
+        params[0].tensor.grad().view(-1)[0] = std::numeric_limits<float>::quiet_NaN();
+      }
+      if (replay == 0 && fault.at(rank, done, "loss")) local_loss = std::numeric_limits<double>::infinity();
+      if (replay == 0 && fault.at(rank, done, "spike")) local_loss *= 1000;
       grad_norm = clip_grad_norm(params, config.optim.grad_clip);
+      const bool finite = std::isfinite(grad_norm) && (replay > 0 || std::isfinite(local_loss));
+      bool skip_update = false;
+      if (replay == 0) {
+        if (!finite) {
+          spdlog::warn("rank {}: step {}: {} (loss sum {}, gradient norm {})", rank, done,
+                       std::isfinite(local_loss) ? "non-finite gradient" : "non-finite loss", local_loss, grad_norm);
+        }
+        vote.loss_sum = local_loss;
+        vote.tokens = static_cast<double>(local_tokens);
+        vote.bad = finite ? 0 : 1;
+        vote.preempt = preemption_requested() ? 1 : 0;
+        vote.checkpoint = ctx.is_root() && checkpoint_every_s > 0 && seconds_since(t_checkpoint) >= checkpoint_every_s;
+        allreduce_vote(ctx, &vote);
+        const double mean_loss = vote.loss_sum * inv_global;
+        const double z = vote.bad > 0 ? 0 : spike_guard.spike(mean_loss);
+        if (vote.bad > 0 || z > 0) {
+          skipped = skip_update = true;
+          ++bad_streak;
+          ++summary.skipped_steps;
+          if (!ctx.is_root()) {
+            // Rank 0 reports the skip for all (the rank that saw the fault said so above).
+          } else if (vote.bad > 0) {
+            spdlog::warn("step {}: NaN/Inf loss or gradient on {} rank(s): optimizer step skipped on every rank "
+                         "({} in a row, guard.max_bad_steps {})", done, vote.bad, bad_streak,
+                         config.guard.max_bad_steps);
+          } else {
+            spdlog::warn("step {}: loss {:.4f} is a spike (z-score {:.1f} > guard.spike_zscore {}): optimizer step "
+                         "skipped on every rank ({} in a row, guard.max_bad_steps {})", done, mean_loss, z,
+                         config.guard.spike_zscore, bad_streak, config.guard.max_bad_steps);
+          }
+        } else {
+          bad_streak = 0;
+          spike_guard.add(mean_loss);
+        }
+      } else if (!finite) {
+        // Later FreeAT replays: the gradients were all-reduced, so every rank sees the same norm.
+        skip_update = true;
+        spdlog::warn("step {}: replay {}: non-finite gradient norm: that update is skipped", done, replay);
+      }
+      if (skip_update) {
+        optimizer.zero_grad();
+        if (replay == 0) break;  // a bad batch: none of its replays update θ
+        continue;
+      }
       lr = learning_rate(config.optim, step * replays + replay, total_updates);
       optimizer.step(lr);
       sync.maybe_check_parameters(step + 1);  // every rank agrees, or fail naming the parameter
       optimizer.zero_grad();
     }
+    if (bad_streak >= config.guard.max_bad_steps) {
+      throw RuntimeError(fmt::format(
+          "step {}: {} consecutive steps skipped for NaN/Inf or spiking loss (guard.max_bad_steps {}); training "
+          "stopped, {}. Lower optim.lr, raise optim.warmup or check the data",
+          done, bad_streak, config.guard.max_bad_steps,
+          !ctx.is_root() ? std::string("rank 0 names the last checkpoint")
+          : last_checkpoint.empty() ? std::string("no checkpoint was written by this run")
+                                    : fmt::format("the last checkpoint {} is intact", last_checkpoint)));
+    }
     ++summary.steps;
-    window_loss += local_loss;
-    window_tokens += local_tokens;
+    if (summary.steps == 1 && ctx.is_root()) write_config_yaml(run_dir, config);
+    if (!skipped) {
+      window_loss += vote.loss_sum;
+      ++window_good_steps;
+    }
+    window_tokens += static_cast<int64_t>(vote.tokens);
     window_wait += loader.take_wait_seconds();
     window_produce += loader.take_produce_seconds();
     ++window_steps;
 
-    const int64_t done = step + 1;
     const bool last = done == total_steps;
     if (done % config.log.every_steps == 0 || last) {
-      // One small all-reduce on log steps only: every rank takes the same branch.
-      const double loss = ctx.sum(window_loss) * inv_global / static_cast<double>(window_steps);
-      const int64_t tokens = ctx.sum(window_tokens);
+      // Loss and tokens are already summed over ranks by the step vote.
+      const double loss = window_good_steps > 0 ? window_loss * inv_global / static_cast<double>(window_good_steps)
+                                                : std::numeric_limits<double>::quiet_NaN();
+      const int64_t tokens = window_tokens;
       const double elapsed = seconds_since(t_window);
       const double tps = tokens / std::max(elapsed, 1e-9);
       total_tokens += tokens;
@@ -276,14 +445,15 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
         metrics->write({{"step", done}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
                         {"tokens_per_second", tps}, {"step_ms", per_step * 1e3},
                         {"data_wait_share", wait_share}, {"data_cpu_share", data_share}, {"elapsed_s", seconds_since(t_start)},
-                        {"epoch", sampler->epoch_of(step)}});
+                        {"epoch", sampler->epoch_of(step)}, {"skipped_steps", summary.skipped_steps}});
       }
-      summary.final_loss = loss;
+      if (window_good_steps > 0) summary.final_loss = loss;
       window_loss = 0;
       window_tokens = 0;
       window_wait = 0;
       window_produce = 0;
       window_steps = 0;
+      window_good_steps = 0;
       t_window = Clock::now();
     }
     // Periodic evaluation on data.valid with eval.suite (quick by default); every rank takes part.
@@ -291,14 +461,11 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
       const auto ev = eval::evaluate_during_training(model, config, *tokenizer, ctx);
       if (metrics && !ev.is_null()) metrics->write({{"step", done}, {"eval", ev}});
     }
-    // One tiny all-reduce per step: 2 = some rank got SIGUSR1/SIGTERM, 1 = rank 0's clock says
-    // a timed checkpoint is due. The max is the same on every rank, so all take one branch.
-    double vote = preemption_requested() ? 2.0 : 0.0;
-    if (ctx.is_root() && checkpoint_every_s > 0 && seconds_since(t_checkpoint) >= checkpoint_every_s) vote += 1;
-    vote = world > 1 ? ctx.max(vote) : vote;
-    const bool preempted = vote >= 2.0 && !last;
+    // Preemption (some rank got SIGUSR1/SIGTERM) and timed checkpoints (rank 0's clock) came
+    // with the step vote, so every rank takes the same branch.
+    const bool preempted = vote.preempt > 0 && !last;
     const bool by_steps = config.checkpoint.every_steps > 0 && done % config.checkpoint.every_steps == 0;
-    if (!last && (by_steps || vote >= 1.0)) save_checkpoint(done);
+    if (!last && (by_steps || preempted || vote.checkpoint > 0)) save_checkpoint(done);
     if (preempted) {
       spdlog::warn("preempted ({} received): stopped at step {}/{} after writing {}; run the same "
                    "command again to resume (checkpoint.resume: auto)",
@@ -313,6 +480,11 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
   summary.final_step = total_steps;
   summary.seconds = seconds_since(t_start);
   summary.tokens_per_second = total_tokens / std::max(summary.seconds, 1e-9);
+  if (summary.steps == 0) {
+    // Resumed from the final checkpoint: nothing to train, and nothing to rewrite.
+    spdlog::info("nothing to do: the run is already at step {} of {}", start_step, total_steps);
+    return summary;
+  }
   save_checkpoint(total_steps);
   summary.checkpoint = last_checkpoint;
   if (ctx.is_root()) {
@@ -320,6 +492,7 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
                         {"train_seconds", summary.seconds},
                         {"train_tokens_per_second", summary.tokens_per_second},
                         {"final_loss", summary.final_loss}, {"world_size", world},
+                        {"skipped_steps", summary.skipped_steps},
                         {"checkpoint", summary.checkpoint}};
     std::ofstream(fs::path(run_dir) / "train_summary.json") << j.dump(2) << '\n';
     spdlog::info("done: {} steps in {} ({:.0f} tok/s), final loss {:.4f}", summary.steps,

@@ -15,6 +15,7 @@ struct TrainSummary {
   double seconds = 0;
   double tokens_per_second = 0;  // real (non-pad) tokens over all ranks
   double final_loss = 0;
+  int64_t skipped_steps = 0;     // steps whose update the numerical guard skipped (guard.*)
   std::string checkpoint;        // the last checkpoint written
 };
 
