@@ -55,3 +55,12 @@ if(TARGET sturdy)
   set_tests_properties(python_generate_crosscheck PROPERTIES TIMEOUT 300 LABELS "python;integration"
                        SKIP_RETURN_CODE 77)
 endif()
+if(TARGET sturdy)
+  # Hardening (issue 11): the bad-input catalogue and the trainer's numerical guard.
+  foreach(_t bad_input numeric_guard)
+    add_test(NAME integration.${_t}
+             COMMAND ${STURDY_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/${_t}.py $<TARGET_FILE:sturdy>
+                     ${CMAKE_CURRENT_BINARY_DIR}/integration/${_t})
+    set_tests_properties(integration.${_t} PROPERTIES TIMEOUT 400 LABELS "mpi;integration" RUN_SERIAL ON)
+  endforeach()
+endif()
