@@ -29,7 +29,7 @@ for o in "${objectives[@]}"; do
     --output "runs/sst2-$o/R.json"
 done
 results=()
-for o in erm augment augment3 consistency consistency3 consistency3h fgm pgd freeat freelb smart; do
+for o in erm augment augment3 augment3all consistency consistency3 consistency3h fgm pgd freeat freelb smart; do
   [ -f "runs/sst2-$o/R.json" ] && results+=("runs/sst2-$o/R.json")
 done
 "$STURDY" report "${results[@]}" --output docs/reports/sst2-objectives
