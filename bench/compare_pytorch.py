@@ -85,21 +85,20 @@ def main():
                  "--bucket-window", str(w), "--dump", dumps[(o, w)]] + common, env)
         for rep in range(a.reps):
             for o, n, w in cases:
-                if True:
-                    timing = ["--steps", str(a.steps), "--warmup", str(a.warmup)]
-                    s_cmd = [a.sturdy, "bench", "train", "--objective", o, "--bucket-window", str(w)] + common + timing
-                    if n > 1:
-                        s_cmd = MPIRUN + ["-np", str(n)] + s_cmd
-                    p_cmd = [PYTHON, os.path.join(HERE, "pytorch_train.py"), "--dump", dumps[(o, w)], "--objective", o,
-                             "--nproc", str(n)] + timing
-                    for impl, cmd in (("sturdy", s_cmd), ("pytorch", p_cmd)):
-                        r = run(cmd, env)
-                        results[(o, n, w)][impl].append(r)
-                        print(f"rep {rep + 1} {label(o, n, w)} {impl:7s}: "
-                              f"{r['tokens_per_second']:7.0f} tok/s {r['tokens_per_cpu_second']:7.0f} tok/cpu-s "
-                              f"{r['ms_per_step']:7.1f} ms/step "
-                              f"initial loss {r['initial_loss']:.6f} pad {100 * r['padding_share']:.0f}% rss {r['max_rss_mb']:.0f} MB "
-                              f"| BLAS {r['blas_core']} | load {r['loadavg']:.2f}", flush=True)
+                timing = ["--steps", str(a.steps), "--warmup", str(a.warmup)]
+                s_cmd = [a.sturdy, "bench", "train", "--objective", o, "--bucket-window", str(w)] + common + timing
+                if n > 1:
+                    s_cmd = MPIRUN + ["-np", str(n)] + s_cmd
+                p_cmd = [PYTHON, os.path.join(HERE, "pytorch_train.py"), "--dump", dumps[(o, w)], "--objective", o,
+                         "--nproc", str(n)] + timing
+                for impl, cmd in (("sturdy", s_cmd), ("pytorch", p_cmd)):
+                    r = run(cmd, env)
+                    results[(o, n, w)][impl].append(r)
+                    print(f"rep {rep + 1} {label(o, n, w)} {impl:7s}: "
+                          f"{r['tokens_per_second']:7.0f} tok/s {r['tokens_per_cpu_second']:7.0f} tok/cpu-s "
+                          f"{r['ms_per_step']:7.1f} ms/step "
+                          f"initial loss {r['initial_loss']:.6f} pad {100 * r['padding_share']:.0f}% rss {r['max_rss_mb']:.0f} MB "
+                          f"| BLAS {r['blas_core']} | load {r['loadavg']:.2f}", flush=True)
 
     print()
     med = {}  # (case) -> {impl: (tokens/s, tokens per CPU second)}
