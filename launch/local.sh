@@ -6,7 +6,8 @@
 # STURDY_BIN names the binary (default: build/src/apps/sturdy of this checkout, else `sturdy`
 # on PATH). MPIRUN_ARGS adds mpirun options. Ranks beyond the core count are allowed
 # (--oversubscribe); binding is left to sturdy-rank.sh (--bind-to none). SIGUSR1 to this
-# script reaches every rank (mpirun forwards it): they checkpoint and exit 0.
+# script reaches every rank (mpirun forwards it): they checkpoint and exit 0. With at least as
+# many ranks as cores, waiting ranks yield the CPU (mpi_yield_when_idle).
 set -euo pipefail
 
 if [ $# -lt 2 ]; then
@@ -23,5 +24,8 @@ bin=${STURDY_BIN:-$here/../build/src/apps/sturdy}
 args=(-np "$n" --bind-to none)
 [ "$n" -gt "$(nproc --all)" ] && args+=(--oversubscribe)
 [ "$(id -u)" -eq 0 ] && args+=(--allow-run-as-root)
+# When ranks share cores, a rank waiting in a collective must yield its core to the rank
+# still computing (Open MPI polls by default); docs/performance.md measured 10-25 % on 2 cores.
+[ "$n" -ge "$(nproc --all)" ] && args+=(--mca mpi_yield_when_idle 1)
 # shellcheck disable=SC2086
 exec mpirun "${args[@]}" ${MPIRUN_ARGS:-} "$here/sturdy-rank.sh" "$bin" train --config "$config" "$@"
