@@ -1,8 +1,9 @@
-// Tests for pretrained weights (src/model/{safetensors,llama2c,pretrained}.cpp): llama2.c
-// files written here by an independent writer (both header versions, shared and separate
-// classifier) give the logits of the model they came from; safetensors export -> import is
-// bitwise exact; the HF q/k permutation turns rotate_half RoPE into Sturdy's interleaved
-// RoPE; damaged files are UsageErrors naming the field; model.init_from semantics.
+// Tests for pretrained weights (src/model/{safetensors,llama2c,pretrained}.cpp and the
+// LibTorch-free header parsers *_header.cpp): llama2.c files written here by an independent
+// writer (both header versions, shared and separate classifier) give the logits of the model
+// they came from; safetensors export -> import is bitwise exact; the HF q/k permutation turns
+// rotate_half RoPE into Sturdy's interleaved RoPE; damaged and hostile files are UsageErrors
+// naming the field, on one line; model.init_from semantics.
 // stories260K end to end: tests/integration/generate_stories.py.
 #include <gtest/gtest.h>
 
@@ -200,6 +201,10 @@ TEST(Llama2c, DamagedFilesNameTheField) {
   std::string bad_flag = good_v1;
   bad_flag[8 + 28] = 7;
   EXPECT_NE(error_for(bad_flag).find("shared_classifier"), std::string::npos);
+  // The in-memory parser (the fuzzed entry point) gives what the file reader gives.
+  EXPECT_EQ(parse_llama2c_header("x", good, good.size()).file_bytes, static_cast<int64_t>(good.size()));
+  EXPECT_NE(usage_error([&] { parse_llama2c_header("x", good.substr(0, 20), good.size()); }).find("cannot read"),
+            std::string::npos);
   fs::remove_all(dir);
 }
 
@@ -341,6 +346,37 @@ TEST(Safetensors, DamagedFilesNameTheField) {
                 .find("hole"), std::string::npos);
   EXPECT_NE(error_for(st_bytes(R"({"a": {"dtype": "F32", "shape": [4]}})", data)).find("data_offsets"),
             std::string::npos);
+  fs::remove_all(dir);
+}
+
+// Found while splitting the header parser out for safetensors_fuzz: a deeply nested shape
+// crashed the reader (nlohmann's dump() recursing in the error message: SIGSEGV), a tensor
+// name with a newline gave a two-line message, and sizes [0, 2^62, 4] passed (0 bytes) although
+// LibTorch cannot compute their strides.
+TEST(Safetensors, HostileHeadersGiveOneLineErrors) {
+  const fs::path dir = temp_dir("st_hostile");
+  const fs::path file = dir / "bad.safetensors";
+  auto error_for = [&](const std::string& header) {
+    write_file(file, st_bytes(header, ""));
+    return usage_error([&] { safetensors::Reader r(file.string()); });
+  };
+  const size_t depth = 1000000;
+  const std::string deep = R"({"a": {"dtype": "F32", "shape": [)" + std::string(depth, '[') + std::string(depth, ']') +
+                           R"(], "data_offsets": [0, 0]}})";
+  EXPECT_NE(error_for(deep).find("shape (an array of 1 values, some nested) has an invalid size"), std::string::npos);
+  const std::string newline = error_for(R"({"a\nb": {"dtype": "F32", "shape": [1], "data_offsets": [0, 0]}})");
+  EXPECT_EQ(newline.find('\n'), std::string::npos) << newline;
+  EXPECT_NE(newline.find("tensor 'a\\nb'"), std::string::npos) << newline;
+  EXPECT_NE(error_for(R"({"a": {"dtype": "F32", "shape": [0, 4611686018427387904, 4], "data_offsets": [0, 0]}})")
+                .find("is too large"), std::string::npos);
+  const std::string empty_ok = R"({"a": {"dtype": "F32", "shape": [0, 3], "data_offsets": [0, 0]}})";
+  write_file(file, st_bytes(empty_ok, ""));
+  EXPECT_EQ(safetensors::Reader(file.string()).read("a").sizes(), (std::vector<int64_t>{0, 3}));
+  // The file reader and the in-memory parser (the fuzzed entry point) agree.
+  const std::string good = st_bytes(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})", "12345678");
+  write_file(file, good);
+  EXPECT_EQ(safetensors::parse_file_start("x", good, good.size()).tensors.size(), 1u);
+  EXPECT_EQ(safetensors::read_header(file.string()).data_start, safetensors::parse_file_start("x", good, good.size()).data_start);
   fs::remove_all(dir);
 }
 
