@@ -28,3 +28,6 @@ sturdy_fuzz(tokenizer SOURCES ${_fz}/tokenizer_fuzz.cpp LIBS sturdy_text)
 # RTLD_DEEPBIND, which the sanitizer runtime refuses.
 sturdy_fuzz(spm SOURCES ${_fz}/spm_fuzz.cpp ${PROJECT_SOURCE_DIR}/src/text/sentencepiece_tokenizer.cpp
             LIBS sturdy_text PkgConfig::SENTENCEPIECE)
+# The weight files' headers (llama2.c, safetensors): the LibTorch-free part of their readers.
+sturdy_fuzz(llama2c SOURCES ${_fz}/llama2c_fuzz.cpp LIBS sturdy_model_headers)
+sturdy_fuzz(safetensors SOURCES ${_fz}/safetensors_fuzz.cpp LIBS sturdy_model_headers)
