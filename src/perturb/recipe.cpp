@@ -43,15 +43,20 @@ bool ends_with(const std::string& s, const char* suffix) {
 
 const char* mode_name(Mode mode) { return mode == Mode::kAll ? "all" : "one_of"; }
 
-void validate_ops(const std::vector<PerturbOpSpec>& ops, const std::string& origin) {
+void validate_ops(const std::vector<PerturbOpSpec>& ops, const std::string& origin, const std::string& list_key) {
   const auto& names = op_names();
-  for (const auto& spec : ops) {
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const PerturbOpSpec& spec = ops[i];
+    // "ORIGIN" or, naming the entry's key, "ORIGIN: LIST_KEY[i].FIELD".
+    auto where = [&](const char* field) {
+      return list_key.empty() ? origin : fmt::format("{}: {}[{}].{}", origin, list_key, i, field);
+    };
     if (std::find(names.begin(), names.end(), spec.op) == names.end()) {
-      throw UsageError(fmt::format("{}: unknown perturbation op '{}'{}; valid ops: {}", origin, spec.op,
+      throw UsageError(fmt::format("{}: unknown perturbation op '{}'{}; valid ops: {}", where("op"), spec.op,
                                    hint(spec.op, names), fmt::join(names, ", ")));
     }
     STURDY_USAGE_CHECK(spec.rate >= 0.0 && spec.rate <= 1.0, "{}: rate of '{}' must be in [0, 1] (got {})",
-                       origin, spec.op, spec.rate);
+                       where("rate"), spec.op, spec.rate);
   }
 }
 
@@ -94,7 +99,7 @@ Recipe parse_recipe(const std::string& yaml_text, const std::string& origin) {
   } catch (const YAML::Exception& e) {
     throw UsageError(fmt::format("{}: {}", origin, e.what()));
   }
-  validate_ops(r.ops, origin);
+  validate_ops(r.ops, origin, "ops");
   return r;
 }
 

@@ -21,6 +21,7 @@ std::shared_ptr<const perturb::Perturber> make_augment_perturber(const AugmentCo
     return std::make_shared<const perturb::Perturber>(
         perturb::Perturber::from_recipe(augment.recipe, default_recipe_dir(), lexicons));
   }
+  perturb::validate_ops(augment.ops, "config", "augment.ops");  // names augment.ops[i].op in the message
   return std::make_shared<const perturb::Perturber>(augment.ops, lexicons);
 }
 

@@ -228,8 +228,9 @@ broken = write("broken.yaml", "optim: {lr: [1,\n")
 case("config: YAML syntax error", train(config=broken), 2, ["broken.yaml", "YAML syntax error"])
 case("config: missing file", train(config="nowhere.yaml"), 2, ["nowhere.yaml", "cannot open"])
 case("config: unknown objective kind", train("objective.kind=magic"), 2, ["objective.kind", "'magic'"])
-case("config: unknown perturbation op", train("augment.ops=[{op: nope, rate: 0.1}]", "augment.probability=0.5"),
-     2, ["nope"])
+case("config: unknown perturbation op",
+     train("augment.ops=[{op: swap, rate: 0.1}, {op: nope, rate: 0.1}]", "augment.probability=0.5"),
+     2, ["augment.ops[1].op", "unknown perturbation op 'nope'"])
 case("config: unknown recipe", train("augment.recipe=nope", "augment.probability=0.5"), 2, ["nope"])
 case("config: missing tokenizer file", train("tokenizer.kind=llama2c", "tokenizer.path=missing_tok.bin"), 2,
      ["tokenizer.path", "missing_tok.bin"])

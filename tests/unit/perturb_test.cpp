@@ -522,6 +522,17 @@ TEST(PerturbRecipes, StrictParsingWithHints) {
   EXPECT_NE(message("ops: [{op: swap, rate: 1.5}]").find("[0, 1]"), std::string::npos);
   EXPECT_NE(message("nmae: x\nops: [{op: swap}]").find("did you mean 'name'"), std::string::npos);
   EXPECT_NE(message("ops: []").find("non-empty"), std::string::npos);
+  // Messages name the entry's key (recipes: ops[i]; the training config: augment.ops[i]).
+  EXPECT_NE(message("ops: [{op: swap}, {op: keybaord}]").find("r.yaml: ops[1].op: unknown perturbation op 'keybaord'"),
+            std::string::npos);
+  EXPECT_NE(message("ops: [{op: swap, rate: 1.5}]").find("r.yaml: ops[0].rate: "), std::string::npos);
+  try {
+    validate_ops({{"swap", 0.1}, {"nope", 0.1}}, "config", "augment.ops");
+    FAIL() << "unknown op accepted";
+  } catch (const UsageError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("config: augment.ops[1].op: unknown perturbation op 'nope'", 0), 0u)
+        << e.what();
+  }
   const Recipe r = parse_recipe("mode: one_of\nops: [{op: swap}, {op: case, rate: 0.5}]", "r.yaml");
   EXPECT_EQ(r.mode, Mode::kOneOf);
   ASSERT_EQ(r.ops.size(), 2u);

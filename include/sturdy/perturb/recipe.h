@@ -37,7 +37,10 @@ std::vector<std::string> list_recipes(const std::string& recipe_dir);
 // "keyboard:0.1,swap:0.05" -> ops; a missing rate ("swap") means 0.1.
 std::vector<PerturbOpSpec> parse_ops_spec(const std::string& spec);
 // Checks op names (closest valid name in the message) and rates; `origin` prefixes messages.
-void validate_ops(const std::vector<PerturbOpSpec>& ops, const std::string& origin);
+// With `list_key` they also name the entry's key: validate_ops(ops, "config", "augment.ops")
+// -> "config: augment.ops[2].op: unknown perturbation op 'foo' (did you mean ...); valid ops: ...".
+void validate_ops(const std::vector<PerturbOpSpec>& ops, const std::string& origin,
+                  const std::string& list_key = "");
 
 // The recipe directory of the source tree this library was built from (configs/perturb).
 std::string source_recipe_dir();
