@@ -11,7 +11,8 @@ void register_eval(CLI::App& root, int* exit_code) {
   auto* cmd = root.add_subcommand("eval", "Robustness evaluation of a checkpoint, written as R.json");
   auto opts = std::make_shared<eval::EvalOptions>();
   auto verbose = std::make_shared<bool>(false);
-  cmd->add_option("--checkpoint", opts->checkpoint, "Checkpoint folder, or a run folder (its latest)")->required();
+  cmd->add_option("--checkpoint", opts->checkpoint, "Checkpoint folder, or a run folder (its latest); or pretrained weights (llama2.c .bin, "
+                  "safetensors folder) with data and tokenizer from --config/--set")->required();
   cmd->add_option("--config", opts->config, "Config for data and evaluation settings (default: the checkpoint's)");
   cmd->add_option("--set", opts->overrides, "Override a config key: section.key=value (repeatable)");
   cmd->add_option("--data", opts->data, "Evaluation corpus (default: data.valid)");

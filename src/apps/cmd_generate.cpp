@@ -1,5 +1,6 @@
 // `sturdy generate --checkpoint C [--tokenizer T] [--prompt P] [--max-new-tokens N]
-//                  [--temperature t] [--top-p p] [--seed s]`: text from an LM head, and
+//                  [--temperature t] [--top-p p] [--seed s] [--samples K --output F]`: text
+// from an LM head, and
 // `sturdy export --checkpoint C --output DIR [--tokenizer T]`: a Hugging Face Llama folder.
 //
 // C is a Sturdy checkpoint or run folder, a llama2.c .bin or a safetensors folder. The model
@@ -7,6 +8,9 @@
 // model.max_seq_len. No KV cache: every step runs the whole sequence again (fine for small
 // models; O(T^2) per token for big ones). Temperature 0 is greedy; otherwise top-p
 // (nucleus) sampling as in llama2.c, with draws from Rng{seed, step}, so a seed repeats.
+// --samples K draws K texts as one batch, sample i with seed + i (so it equals a single run
+// with --seed seed+i), and writes them to --output, one per line (newlines become spaces):
+// a corpus for `sturdy prepare --format text --documents line` (docs/robustness.md).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -14,6 +18,7 @@
 #include <numeric>
 
 #include "commands.h"
+#include "sturdy/core/atomic_file.h"
 #include "sturdy/core/error.h"
 #include "sturdy/core/rng.h"
 #include "sturdy/model/pretrained.h"
@@ -28,6 +33,8 @@ struct GenerateOptions {
   double temperature = 1.0;
   double top_p = 0.9;
   uint64_t seed = 1;
+  int64_t samples = 1;
+  std::string output;
 };
 
 // Index drawn from probs (V) by top-p sampling with the uniform u in [0, 1).
@@ -52,10 +59,74 @@ int64_t sample_top_p(const torch::Tensor& probs, double top_p, double u) {
   return index[keep - 1].item<int64_t>();
 }
 
+// The next token from the last position's logits (V, float): greedy or top-p with u.
+int64_t pick_next(const torch::Tensor& logits, const GenerateOptions& o, uint64_t seed, int64_t step) {
+  if (o.temperature == 0) return logits.argmax().item<int64_t>();
+  const auto probs = torch::softmax(logits / o.temperature, 0);
+  return sample_top_p(probs, o.top_p, Rng{seed, static_cast<uint64_t>(step)}.uniform());
+}
+
+// --samples K: K rows in one batch (same prompt, so the same length; a finished row keeps
+// running but is ignored), written to o.output one text per line, atomically.
+void generate_samples(const GenerateOptions& o, Transformer& model, const Tokenizer& tokenizer,
+                      const std::vector<int32_t>& prompt, int64_t limit) {
+  STURDY_USAGE_CHECK(!o.output.empty(), "generate: --samples needs --output FILE (one text per line)");
+  const int64_t k = o.samples;
+  std::vector<std::vector<int32_t>> rows(k, prompt);
+  std::vector<bool> done(k, false);
+  const auto t0 = std::chrono::steady_clock::now();
+  int64_t produced = 0;
+  for (int64_t step = 0; step < o.max_new_tokens && static_cast<int64_t>(prompt.size()) + step < limit; ++step) {
+    const int64_t t = static_cast<int64_t>(rows[0].size());
+    auto input = torch::empty({k, t}, torch::kInt64);
+    auto in = input.accessor<int64_t, 2>();
+    for (int64_t i = 0; i < k; ++i) for (int64_t j = 0; j < t; ++j) in[i][j] = rows[i][j];
+    const auto logits = model->forward(input, torch::ones_like(input, torch::kBool))
+                            .select(1, t - 1).narrow(1, 0, tokenizer.vocab_size()).to(torch::kFloat);
+    bool any = false;
+    for (int64_t i = 0; i < k; ++i) {
+      int64_t next = tokenizer.pad_id();
+      if (!done[i]) {
+        next = pick_next(logits[i], o, o.seed + static_cast<uint64_t>(i), step);
+        if (next == tokenizer.eos_id() || next == tokenizer.bos_id()) {
+          done[i] = true;
+        } else {
+          ++produced;
+        }
+      }
+      rows[i].push_back(static_cast<int32_t>(next));
+      any = any || !done[i];
+    }
+    if (!any) break;
+  }
+  std::string text;
+  for (int64_t i = 0; i < k; ++i) {
+    // The row up to its stop token, decoded; newlines become spaces (one text per line).
+    auto& r = rows[i];
+    size_t end = prompt.size();
+    while (end < r.size() && r[end] != tokenizer.eos_id() && r[end] != tokenizer.bos_id() &&
+           !(done[i] && r[end] == tokenizer.pad_id())) {
+      ++end;
+    }
+    std::vector<int32_t> ids(r.begin(), r.begin() + static_cast<std::ptrdiff_t>(end));
+    std::string line = tokenizer.decode(ids);
+    std::replace(line.begin(), line.end(), '\n', ' ');
+    std::replace(line.begin(), line.end(), '\r', ' ');
+    text += line;
+    text += '\n';
+  }
+  write_file_atomically(o.output, text);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::fprintf(stderr, "wrote %lld samples to %s: %lld tokens in %.2f s (%.1f tokens/s)\n",
+               static_cast<long long>(k), o.output.c_str(), static_cast<long long>(produced), seconds,
+               seconds > 0 ? produced / seconds : 0.0);
+}
+
 void generate(const GenerateOptions& o) {
   STURDY_USAGE_CHECK(o.max_new_tokens >= 0, "generate: --max-new-tokens must be >= 0");
   STURDY_USAGE_CHECK(o.temperature >= 0, "generate: --temperature must be >= 0");
   STURDY_USAGE_CHECK(o.top_p > 0 && o.top_p <= 1, "generate: --top-p must be in (0, 1]");
+  STURDY_USAGE_CHECK(o.samples >= 1, "generate: --samples must be >= 1");
   const PretrainedModel pretrained = read_pretrained(o.checkpoint);
   STURDY_USAGE_CHECK(pretrained.config.head == "lm",
                      "generate: {} has a '{}' head; generation needs a language-model head (model.head: lm)",
@@ -73,6 +144,7 @@ void generate(const GenerateOptions& o) {
   const int64_t limit = pretrained.config.max_seq_len;
   STURDY_USAGE_CHECK(static_cast<int64_t>(ids.size()) < limit,
                      "generate: the prompt has {} tokens; the model reads at most {}", ids.size(), limit);
+  if (!o.output.empty()) return generate_samples(o, model, *tokenizer, ids, limit);
 
   std::string shown = tokenizer->decode(ids);
   std::fputs(shown.c_str(), stdout);
@@ -84,13 +156,7 @@ void generate(const GenerateOptions& o) {
     const auto mask = torch::ones_like(input, torch::kBool);
     // Last position's logits over the tokenizer's ids (a padded model vocabulary is cut).
     const auto logits = model->forward(input, mask)[0][-1].narrow(0, 0, tokenizer->vocab_size()).to(torch::kFloat);
-    int64_t next;
-    if (o.temperature == 0) {
-      next = logits.argmax().item<int64_t>();
-    } else {
-      const auto probs = torch::softmax(logits / o.temperature, 0);
-      next = sample_top_p(probs, o.top_p, Rng{o.seed, static_cast<uint64_t>(step)}.uniform());
-    }
+    const int64_t next = pick_next(logits, o, o.seed, step);
     if (next == tokenizer->eos_id() || next == tokenizer->bos_id()) break;  // llama2.c stops at bos too
     ids.push_back(static_cast<int32_t>(next));
     ++produced;
@@ -126,6 +192,8 @@ void register_generate(CLI::App& root, int* exit_code) {
   cmd->add_option("--temperature", o->temperature, "Sampling temperature; 0 = greedy (default 1)");
   cmd->add_option("--top-p", o->top_p, "Nucleus sampling mass (default 0.9)");
   cmd->add_option("--seed", o->seed, "Sampling seed (default 1)");
+  cmd->add_option("--samples", o->samples, "Texts to draw as one batch, sample i with seed + i (needs --output)");
+  cmd->add_option("--output", o->output, "Write the samples here, one per line (a corpus for prepare --format text)");
   cmd->callback([o, exit_code] {
     generate(*o);
     *exit_code = 0;

@@ -32,6 +32,8 @@ void for_each_field(Config_& c, F&& f) {
   f("data", "global_batch", c.data.global_batch);
   f("data", "prefetch", c.data.prefetch);
   f("data", "workers", c.data.workers);
+  f("data", "bucket_window", c.data.bucket_window);
+  f("data", "prompt_fraction", c.data.prompt_fraction);
 
   f("tokenizer", "kind", c.tokenizer.kind);
   f("tokenizer", "path", c.tokenizer.path);
@@ -445,6 +447,10 @@ void validate_config(const Config& c, const std::string& origin) {
   positive("data.global_batch", c.data.global_batch);
   positive("data.prefetch", c.data.prefetch);
   positive("data.workers", c.data.workers);
+  non_negative("data.bucket_window", c.data.bucket_window);
+  if (!(c.data.prompt_fraction >= 0 && c.data.prompt_fraction < 1)) {
+    fail(fmt::format("data.prompt_fraction must be in [0, 1) (got {})", c.data.prompt_fraction));
+  }
   if (c.data.global_batch % c.data.micro_batch != 0) {
     fail(fmt::format("data.global_batch ({}) must be a multiple of data.micro_batch ({})",
                      c.data.global_batch, c.data.micro_batch));

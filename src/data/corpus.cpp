@@ -491,6 +491,13 @@ const CorpusInfo& CorpusReader::info() const { return impl_->info; }
 const std::string& CorpusReader::path() const { return impl_->path; }
 const std::vector<int32_t>& CorpusReader::labels() const { return impl_->labels; }
 
+std::vector<int64_t> CorpusReader::text_bytes() const {
+  const auto& o = impl_->offsets;
+  std::vector<int64_t> bytes(o.size() - 1);
+  for (size_t i = 0; i + 1 < o.size(); ++i) bytes[i] = o[i + 1] - o[i];
+  return bytes;
+}
+
 int32_t CorpusReader::label(int64_t index) const {
   STURDY_CHECK(index >= 0 && index < size(), "{}: index {} out of range [0, {})", impl_->path, index, size());
   return impl_->labels.empty() ? -1 : impl_->labels[index];

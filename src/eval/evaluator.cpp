@@ -12,9 +12,11 @@
 
 #include "shard.h"
 #include "sturdy/ckpt/checkpoint.h"
+#include "sturdy/core/atomic_file.h"
 #include "sturdy/core/error.h"
 #include "sturdy/core/rng.h"
 #include "sturdy/data/importers.h"
+#include "sturdy/model/pretrained.h"
 #include "sturdy/perturb/recipe.h"
 #include "sturdy/robust/adversarial.h"
 #include "sturdy/robust/augment.h"
@@ -349,22 +351,40 @@ nlohmann::json evaluate_classifier(const EvalModel& m, const Shard& shard, const
 }
 
 void write_json_atomically(const nlohmann::json& r, const std::string& path) {
-  const fs::path out(path);
-  if (out.has_parent_path()) fs::create_directories(out.parent_path());
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    f << r.dump(2) << '\n';
-    if (!f) throw RuntimeError(fmt::format("{}: cannot write", tmp));
-  }
-  fs::rename(tmp, out);
+  write_file_atomically(path, r.dump(2) + "\n");
 }
 
+}  // namespace
+
+namespace {
+// A llama2.c .bin file or a Hugging Face safetensors folder (not a Sturdy checkpoint).
+bool is_foreign_weights(const std::string& path) {
+  const fs::path p(path);
+  return fs::is_regular_file(p) || fs::exists(p / "model.safetensors") ||
+         fs::exists(p / "model.safetensors.index.json");
+}
 }  // namespace
 
 LoadedModel load_model(const std::string& checkpoint, const std::string& config_path,
                        const std::vector<std::string>& overrides) {
   LoadedModel m;
+  if (is_foreign_weights(checkpoint)) {
+    // The base model of a fine-tuning experiment: architecture from the file, data and
+    // tokenizer from --config/--set (tokenizer.path, else the one the folder carries).
+    const PretrainedModel pretrained = read_pretrained(checkpoint);
+    m.checkpoint_dir = checkpoint;
+    m.config = config_path.empty() ? parse_config("{}", checkpoint, overrides) : load_config(config_path, overrides);
+    m.config.tokenizer = pretrained_tokenizer(pretrained, m.config.tokenizer.path,
+                                              m.config.tokenizer.path.empty() ? "" : m.config.tokenizer.kind);
+    m.config.model = pretrained.config;
+    m.config.run.name = fs::path(checkpoint).filename().string();
+    m.config.objective.kind = "pretrained";
+    m.config.augment = {};
+    m.tokenizer = std::shared_ptr<const Tokenizer>(make_tokenizer(m.config.tokenizer));
+    m.model = build_pretrained(pretrained);
+    m.model->eval();
+    return m;
+  }
   m.checkpoint_dir = ckpt::resolve(checkpoint);
   const auto state = ckpt::read_state(m.checkpoint_dir);
   const Config trained = parse_config(state.config_yaml, m.checkpoint_dir + "/state.json:config");

@@ -14,27 +14,9 @@
 
 #include "shard.h"
 #include "sturdy/core/error.h"
+#include "sturdy/text/prompt.h"
 
 namespace sturdy::eval::detail {
-namespace {
-
-// Byte offset where the prompt ends (end of its last word); 0 = not scorable.
-size_t prompt_end(const std::string& text, double prompt_fraction) {
-  std::vector<std::pair<size_t, size_t>> words;  // [begin, end)
-  size_t i = 0;
-  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
-  while (i < text.size()) {
-    while (i < text.size() && is_space(text[i])) ++i;
-    const size_t begin = i;
-    while (i < text.size() && !is_space(text[i])) ++i;
-    if (i > begin) words.emplace_back(begin, i);
-  }
-  if (words.size() < 2) return 0;
-  const size_t keep = std::max<size_t>(1, static_cast<size_t>(std::floor(words.size() * prompt_fraction)));
-  return words[std::min(keep, words.size() - 1) - 1].second;
-}
-
-}  // namespace
 
 LmScores lm_scores(const EvalModel& m, const Shard& shard, double prompt_fraction, const TextOf& perturb_prompt,
                    const dist::Context& ctx) {

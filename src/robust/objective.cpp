@@ -78,6 +78,7 @@ class Consistency final : public Objective {
       rows = torch::tensor(keep, torch::kInt64);
       noisy_rows.ids = view->ids.index_select(0, rows);
       noisy_rows.mask = view->mask.index_select(0, rows);
+      if (view->labels.dim() == 2) noisy_rows.labels = view->labels.index_select(0, rows);
       view = &noisy_rows;
     }
     const int64_t n = view->ids.size(0);
@@ -94,7 +95,10 @@ class Consistency final : public Objective {
     auto noisy = logits.narrow(0, b, n);
     auto ce = cross_entropy_sum(clean, batch.labels);
     auto paired = rows.defined() ? clean.index_select(0, rows) : clean;
-    auto kl = sym_kl(paired, noisy) * static_cast<double>(n);  // mean over rows -> sum
+    // Classifier: Σ over rows; LM: over aligned continuation positions, each example weighted as in CE.
+    auto paired_labels = !batch.labels.defined() || batch.labels.dim() < 2 ? batch.labels
+                         : rows.defined() ? batch.labels.index_select(0, rows) : batch.labels;
+    auto kl = sym_kl_sum(paired, paired_labels, noisy, view->labels);
     before_backward(true);
     ((ce + lambda_ * kl) * scale).backward();
     const double c = ce.item<double>();
@@ -268,7 +272,9 @@ class Smart final : public Objective {
     auto delta = adv_init(e.detach(), batch.mask, none, AdvInit{AdvInitKind::kNormal, sigma}, batch.example_ids,
                           seed_, delta_stream(batch, kSmartStart));
     delta.requires_grad_(true);
-    auto kl_ascent = sym_kl(logits_with_delta(model, e.detach(), delta, batch), clean_logits.detach());
+    auto adv_ascent = logits_with_delta(model, e.detach(), delta, batch);
+    auto kl_ascent = clean_logits.dim() == 2 ? sym_kl(adv_ascent, clean_logits.detach())
+                                             : sym_kl_sum(adv_ascent, batch.labels, clean_logits.detach(), batch.labels);
     auto g = torch::autograd::grad({kl_ascent}, {delta})[0];
     {
       torch::NoGradGuard no_grad;
@@ -277,7 +283,7 @@ class Smart final : public Objective {
       if (c_.epsilon > 0) delta = adv_project(delta, batch.mask, AdvBall{AdvNorm::kLinf, AdvScope::kToken, c_.epsilon});
     }
     auto adv_logits = logits_with_delta(model, e, delta, batch);
-    auto kl = sym_kl(clean_logits, adv_logits) * static_cast<double>(batch.ids.size(0));
+    auto kl = sym_kl_sum(clean_logits, batch.labels, adv_logits, batch.labels);
     before_backward(true);
     ((ce + c_.lambda * kl) * scale).backward();
     const double c = ce.item<double>();
@@ -291,10 +297,49 @@ class Smart final : public Objective {
 
 }  // namespace
 
+namespace {
+// Losses are float32 even when the logits come out of a bf16 autocast region.
+torch::Tensor loss_precision(const torch::Tensor& logits) {
+  return logits.element_size() < 4 ? logits.to(torch::kFloat32) : logits;
+}
+
+// LM: the logits' first labels.size(1) positions (a stacked forward may have padded them
+// longer), and each scored position's weight 1/(scored positions of its example), (B, T).
+std::pair<torch::Tensor, torch::Tensor> lm_rows(const torch::Tensor& logits, const torch::Tensor& labels) {
+  STURDY_CHECK(labels.dim() == 2 && logits.size(0) == labels.size(0) && logits.size(1) >= labels.size(1),
+               "LM logits ({} dims, {} x {}) do not match labels ({} dims, {} x {})", logits.dim(), logits.size(0),
+               logits.size(1), labels.dim(), labels.size(0), labels.dim() > 1 ? labels.size(1) : 0);
+  auto scored = labels.ne(kIgnoreLabel);
+  auto counts = scored.sum(1, true).clamp_min(1);
+  auto l = loss_precision(logits).narrow(1, 0, labels.size(1));
+  return {l, scored.to(l.scalar_type()) / counts.to(l.scalar_type())};
+}
+}  // namespace
+
 torch::Tensor cross_entropy_sum(const torch::Tensor& logits, const torch::Tensor& labels) {
-  // Losses are float32 even when the logits come out of a bf16 autocast region.
-  const auto& l = logits.element_size() < 4 ? logits.to(torch::kFloat32) : logits;
-  return F::cross_entropy(l, labels, F::CrossEntropyFuncOptions().reduction(torch::kSum));
+  if (logits.dim() == 2) {
+    return F::cross_entropy(loss_precision(logits), labels, F::CrossEntropyFuncOptions().reduction(torch::kSum));
+  }
+  auto [l, weight] = lm_rows(logits, labels);
+  auto per_token = F::cross_entropy(l.flatten(0, 1), labels.flatten(),
+                                    F::CrossEntropyFuncOptions().reduction(torch::kNone).ignore_index(kIgnoreLabel));
+  return (per_token.view(labels.sizes()) * weight).sum();
+}
+
+torch::Tensor sym_kl_sum(const torch::Tensor& p_logits, const torch::Tensor& p_labels, const torch::Tensor& q_logits,
+                         const torch::Tensor& q_labels) {
+  if (p_logits.dim() == 2) return sym_kl(p_logits, q_logits) * static_cast<double>(p_logits.size(0));
+  auto [p, p_weight] = lm_rows(p_logits, p_labels);
+  auto [q, q_weight] = lm_rows(q_logits, q_labels);
+  // Scored positions in row-major order: example by example, continuation token by token,
+  // the same sequence in both views (the continuation does not depend on the prompt).
+  auto p_at = p_labels.ne(kIgnoreLabel).flatten().nonzero().squeeze(1);
+  auto q_at = q_labels.ne(kIgnoreLabel).flatten().nonzero().squeeze(1);
+  STURDY_CHECK(p_at.numel() == q_at.numel(), "sym_kl_sum: {} scored positions against {}", p_at.numel(), q_at.numel());
+  auto lp = torch::log_softmax(p.flatten(0, 1).index_select(0, p_at), -1);
+  auto lq = torch::log_softmax(q.flatten(0, 1).index_select(0, q_at), -1);
+  auto per_row = ((lp.exp() - lq.exp()) * (lp - lq)).sum(-1);  // KL(p‖q) + KL(q‖p)
+  return (per_row * p_weight.flatten().index_select(0, p_at)).sum();
 }
 
 namespace {

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "sturdy/core/error.h"
+#include "sturdy/text/prompt.h"
 
 namespace sturdy {
 
@@ -37,6 +38,63 @@ Batch make_batch(const Tokenizer& tokenizer, const std::vector<std::string>& tex
     for (int64_t i = 0; i < b; ++i) l[i] = labels[i];
   }
   batch.texts = texts;
+  return batch;
+}
+
+int64_t lm_prompt_cap(int64_t max_length) { return std::max<int64_t>(1, max_length / 2); }
+int64_t lm_continuation_cap(int64_t max_length) { return std::max<int64_t>(0, max_length - lm_prompt_cap(max_length)); }
+
+LmText split_lm_text(const Tokenizer& tokenizer, std::string_view text, double prompt_fraction, int64_t max_length) {
+  LmText out;
+  const size_t cut = prompt_end(text, prompt_fraction);
+  if (cut == 0) {  // fewer than two words: read, nothing scored
+    out.prompt = std::string(text);
+    return out;
+  }
+  out.prompt = std::string(text.substr(0, cut));
+  out.continuation = tokenizer.encode(text.substr(cut));
+  const auto cap = static_cast<size_t>(lm_continuation_cap(max_length));
+  if (out.continuation.size() > cap) out.continuation.resize(cap);
+  return out;
+}
+
+Batch make_lm_batch(const Tokenizer& tokenizer, const std::vector<LmText>& texts, int64_t max_length) {
+  const int64_t b = static_cast<int64_t>(texts.size());
+  const auto max_prompt = static_cast<size_t>(lm_prompt_cap(max_length));
+  const int32_t bos = tokenizer.bos_id();
+  std::vector<std::vector<int32_t>> seqs(b);
+  std::vector<int64_t> prompt_len(b);
+  int64_t longest = 1;
+  for (int64_t i = 0; i < b; ++i) {
+    std::vector<int32_t> p = tokenizer.encode(texts[i].prompt);
+    if (bos >= 0) p.insert(p.begin(), bos);
+    if (p.size() > max_prompt) p.erase(p.begin(), p.end() - static_cast<std::ptrdiff_t>(max_prompt));
+    prompt_len[i] = static_cast<int64_t>(p.size());
+    seqs[i] = std::move(p);
+    seqs[i].insert(seqs[i].end(), texts[i].continuation.begin(), texts[i].continuation.end());
+    longest = std::max<int64_t>(longest, static_cast<int64_t>(seqs[i].size()));
+  }
+  Batch batch;
+  batch.ids = torch::full({b, longest}, tokenizer.pad_id(), torch::kInt64);
+  batch.mask = torch::zeros({b, longest}, torch::kBool);
+  batch.labels = torch::full({b, longest}, kIgnoreLabel, torch::kInt64);
+  auto ids = batch.ids.accessor<int64_t, 2>();
+  auto mask = batch.mask.accessor<bool, 2>();
+  auto labels = batch.labels.accessor<int64_t, 2>();
+  for (int64_t i = 0; i < b; ++i) {
+    const auto& s = seqs[i];
+    for (size_t t = 0; t < s.size(); ++t) {
+      ids[i][t] = s[t];
+      mask[i][t] = true;
+    }
+    if (s.empty()) mask[i][0] = true;  // an empty text is one pad token
+    // Position t predicts token t + 1: the continuation starts at prompt_len.
+    for (int64_t t = std::max<int64_t>(prompt_len[i], 1); t < static_cast<int64_t>(s.size()); ++t) {
+      labels[i][t - 1] = s[t];
+    }
+    batch.tokens += std::max<int64_t>(1, static_cast<int64_t>(s.size()));
+    batch.texts.push_back(texts[i].prompt);
+  }
   return batch;
 }
 
@@ -80,6 +138,7 @@ Batch Loader::produce(const CorpusReader& reader, int64_t job) const {
       sampler_->rank_batch(step, options_.rank, options_.world, options_.micro_batch, micro);
   const int64_t epoch = sampler_->epoch_of(step);
   std::vector<Example> examples = reader.read(indices);
+  if (options_.lm) return produce_lm(std::move(examples), step, micro, epoch);
   std::vector<std::string> texts;
   std::vector<int32_t> labels;
   std::vector<int64_t> ids;
@@ -96,6 +155,28 @@ Batch Loader::produce(const CorpusReader& reader, int64_t job) const {
     std::vector<std::string> views;
     for (size_t i = 0; i < texts.size(); ++i) views.push_back(view_transform_(texts[i], ids[i], epoch));
     batch.perturbed = std::make_shared<Batch>(make_batch(*tokenizer_, views, labels, options_.max_length));
+    batch.perturbed->example_ids = ids;
+  }
+  batch.example_ids = std::move(ids);
+  batch.step = step;
+  batch.micro = micro;
+  batch.epoch = epoch;
+  return batch;
+}
+
+Batch Loader::produce_lm(std::vector<Example> examples, int64_t step, int64_t micro, int64_t epoch) const {
+  std::vector<LmText> texts;
+  std::vector<int64_t> ids;
+  for (auto& e : examples) {
+    LmText t = split_lm_text(*tokenizer_, e.text, options_.prompt_fraction, options_.max_length);
+    if (transform_) t.prompt = transform_(t.prompt, static_cast<uint64_t>(e.id), epoch);
+    texts.push_back(std::move(t));
+    ids.push_back(e.id);
+  }
+  Batch batch = make_lm_batch(*tokenizer_, texts, options_.max_length);
+  if (view_transform_) {
+    for (size_t i = 0; i < texts.size(); ++i) texts[i].prompt = view_transform_(texts[i].prompt, ids[i], epoch);
+    batch.perturbed = std::make_shared<Batch>(make_lm_batch(*tokenizer_, texts, options_.max_length));
     batch.perturbed->example_ids = ids;
   }
   batch.example_ids = std::move(ids);

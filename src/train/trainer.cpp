@@ -15,6 +15,7 @@
 
 #include "sturdy/ckpt/checkpoint.h"
 #include "sturdy/ckpt/rng_state.h"
+#include "sturdy/core/atomic_file.h"
 #include "sturdy/core/error.h"
 #include "sturdy/data/corpus.h"
 #include "sturdy/data/sampler.h"
@@ -56,15 +57,7 @@ void ensure_dir(const std::string& dir) {
 
 // RUN/config.yaml, the resolved configuration (written to a temporary name, then renamed).
 void write_config_yaml(const std::string& run_dir, const Config& config) {
-  const fs::path path = fs::path(run_dir) / "config.yaml", tmp = fs::path(run_dir) / "config.yaml.tmp";
-  {
-    std::ofstream out(tmp);
-    out << dump_config(config);
-    if (!out.flush()) throw RuntimeError(fmt::format("{}: write failed (disk full?)", tmp.string()));
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw RuntimeError(fmt::format("{}: cannot rename to config.yaml: {}", tmp.string(), ec.message()));
+  write_file_atomically((fs::path(run_dir) / "config.yaml").string(), dump_config(config));
 }
 
 // Appends one JSON line per call; opened once.
@@ -160,6 +153,9 @@ Config resolve_config(const Config& in) {
     throw UsageError(fmt::format("model.vocab_size ({}) is smaller than the tokenizer's vocabulary ({})",
                                  c.model.vocab_size, tokenizer->vocab_size()));
   }
+  if (c.model.head == "lm" && !c.model.causal) {
+    throw UsageError("model.head lm needs model.causal: true (a language model reads left to right)");
+  }
   if (c.model.head == "classifier") {
     const CorpusReader reader(c.data.train);
     const int64_t classes = reader.info().num_classes;
@@ -203,8 +199,10 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
   auto objective = robust::make_objective(config);
   auto augment_transform = make_augment_transform(config);
   auto view_transform = objective->needs_perturbed_view() ? make_view_transform(config) : nullptr;
+  LengthBucketing bucketing;  // data.bucket_window (docs/performance.md)
+  if (config.data.bucket_window > 1) bucketing = {corpus.text_bytes(), config.data.bucket_window};
   auto sampler = std::make_shared<const GlobalSampler>(info.num_examples, config.data.global_batch,
-                                                       config.run.seed);
+                                                       config.run.seed, std::move(bucketing));
   const int64_t accumulation = accumulation_steps(config.data.global_batch, config.data.micro_batch, world);
   int64_t total_steps = sampler->steps_per_epoch() * config.optim.epochs;
   if (config.optim.max_steps > 0) total_steps = std::min(total_steps, config.optim.max_steps);
@@ -273,6 +271,8 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
   lo.max_length = config.data.max_length;
   lo.prefetch = config.data.prefetch;
   lo.workers = config.data.workers;
+  lo.lm = config.model.head == "lm";
+  lo.prompt_fraction = config.data.prompt_fraction;
   lo.rank = rank;
   lo.world = world;
   Loader loader(config.data.train, tokenizer, sampler, lo, std::move(augment_transform), std::move(view_transform));
@@ -280,9 +280,11 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
 
   std::unique_ptr<MetricsLog> metrics;
   if (ctx.is_root()) metrics = std::make_unique<MetricsLog>((fs::path(run_dir) / "metrics.jsonl").string());
-  spdlog::info("training {} ({}) on {} rank(s): {} examples, {} classes, {} parameters, {} steps of {} "
+  spdlog::info("training {} ({}) on {} rank(s): {} examples, {}, {} parameters, {} steps of {} "
                "examples ({} per rank x {} accumulation)",
-               config.run.name, objective->name(), world, info.num_examples, info.num_classes,
+               config.run.name, objective->name(), world, info.num_examples,
+               config.model.head == "lm" ? fmt::format("LM head, prompt fraction {}", config.data.prompt_fraction)
+                                         : fmt::format("{} classes", info.num_classes),
                model->num_parameters(), total_steps, config.data.global_batch, config.data.micro_batch,
                accumulation);
 
@@ -494,7 +496,7 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
                         {"final_loss", summary.final_loss}, {"world_size", world},
                         {"skipped_steps", summary.skipped_steps},
                         {"checkpoint", summary.checkpoint}};
-    std::ofstream(fs::path(run_dir) / "train_summary.json") << j.dump(2) << '\n';
+    write_file_atomically((fs::path(run_dir) / "train_summary.json").string(), j.dump(2) + "\n");
     spdlog::info("done: {} steps in {} ({:.0f} tok/s), final loss {:.4f}", summary.steps,
                  format_duration(summary.seconds), summary.tokens_per_second, summary.final_loss);
   }

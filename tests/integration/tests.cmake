@@ -64,3 +64,11 @@ if(TARGET sturdy)
     set_tests_properties(integration.${_t} PROPERTIES TIMEOUT 400 LABELS "mpi;integration" RUN_SERIAL ON)
   endforeach()
 endif()
+if(TARGET sturdy)
+  # LM training (issue 9): data-parallel equivalence of LM consistency (with and without length
+  # bucketing), a short run that learns, LM eval, and the causal check.
+  add_test(NAME integration.lm_train
+           COMMAND ${STURDY_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/lm_train.py $<TARGET_FILE:sturdy>
+                   ${CMAKE_CURRENT_BINARY_DIR}/integration/lm_train)
+  set_tests_properties(integration.lm_train PROPERTIES TIMEOUT 600 LABELS "mpi;integration" RUN_SERIAL ON)
+endif()

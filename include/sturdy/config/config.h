@@ -26,6 +26,8 @@ struct DataConfig {
   int64_t global_batch = 64; // examples per optimizer step = micro x ranks x accumulation
   int64_t prefetch = 4;      // batches prepared ahead by the loader threads
   int64_t workers = 1;       // loader threads per rank
+  int64_t bucket_window = 0; // > 1: sort each window of this many global batches by text length (less padding)
+  double prompt_fraction = 0.5;  // head lm: share of an example's words that form the (perturbed) prompt
 };
 
 struct TokenizerConfig {

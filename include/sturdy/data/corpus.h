@@ -74,6 +74,9 @@ class CorpusReader {
   int32_t label(int64_t index) const;
   int64_t id(int64_t index) const;
   const std::vector<int32_t>& labels() const;
+  // Text length in bytes of every example, in corpus order (from the offsets; no text is
+  // read): the key of length bucketing (data.bucket_window).
+  std::vector<int64_t> text_bytes() const;
 
   // Reads examples by corpus index (any order); reads only their byte ranges.
   // Not thread-safe: use one reader per thread (HDF5 serialises calls anyway).

@@ -55,6 +55,15 @@ inline uint64_t delta_stream(const Batch& batch, uint64_t use) {
 }
 
 // Σ_i CE(logits_i, label_i) (sum reduction) — the loss every objective starts from.
+// Classifier: logits (B, C), labels (B). LM: logits (B, T', V) with T' >= T and labels (B, T)
+// from make_lm_batch; example i's loss is the mean CE over its scored continuation tokens
+// (0 when it has none), so the sum over examples keeps the scale · Σ_examples contract.
 torch::Tensor cross_entropy_sum(const torch::Tensor& logits, const torch::Tensor& labels);
+
+// Σ_examples symKL between two predictions of the same examples. Classifier: sym_kl · B.
+// LM: over the scored continuation positions of each view (which align, see make_lm_batch),
+// every example's tokens weighted 1/(its scored tokens) as in cross_entropy_sum.
+torch::Tensor sym_kl_sum(const torch::Tensor& p_logits, const torch::Tensor& p_labels, const torch::Tensor& q_logits,
+                         const torch::Tensor& q_labels);
 
 }  // namespace sturdy::robust

@@ -28,7 +28,8 @@ namespace sturdy {
 struct Batch {
   torch::Tensor ids;     // (B, T) int64, padded with the tokenizer's pad id
   torch::Tensor mask;    // (B, T) bool, true at real tokens
-  torch::Tensor labels;  // (B) int64 (empty tensor when the corpus has no labels)
+  torch::Tensor labels;  // classifier: (B) int64 (empty tensor when the corpus has no labels);
+                         // LM: (B, T) int64 next-token targets, kIgnoreLabel where nothing is scored
   std::vector<int64_t> example_ids;  // stable ids, for keyed perturbation
   std::vector<std::string> texts;    // the texts as tokenized (after augmentation)
   std::shared_ptr<Batch> perturbed;  // a perturbed view of the same examples (consistency)
@@ -46,12 +47,31 @@ using TextTransform = std::function<std::string(std::string_view text, uint64_t 
 Batch make_batch(const Tokenizer& tokenizer, const std::vector<std::string>& texts,
                  const std::vector<int32_t>& labels, int64_t max_length);
 
+// LM batches (model.head lm). Each text is split by prompt_end() into a prompt and a
+// continuation; the model reads [bos] + prompt + continuation, where the prompt keeps its last
+// max(1, max_length/2) tokens and the continuation at most max_length minus that many, a cap
+// that does not depend on the prompt, so a perturbed prompt never changes which tokens are
+// scored. labels[i][t] is the token at t + 1 for every position t that predicts a continuation
+// token, kIgnoreLabel elsewhere (prompt, padding, texts of fewer than two words).
+inline constexpr int64_t kIgnoreLabel = -100;
+struct LmText {
+  std::string prompt;                  // as the model reads it (perturbed or not)
+  std::vector<int32_t> continuation;   // token ids, already capped by lm_continuation_cap
+};
+int64_t lm_prompt_cap(int64_t max_length);
+int64_t lm_continuation_cap(int64_t max_length);
+// Splits `text` with `prompt_fraction` and tokenizes the continuation (capped).
+LmText split_lm_text(const Tokenizer& tokenizer, std::string_view text, double prompt_fraction, int64_t max_length);
+Batch make_lm_batch(const Tokenizer& tokenizer, const std::vector<LmText>& texts, int64_t max_length);
+
 struct LoaderOptions {
   int64_t micro_batch = 32;
   int64_t accumulation = 1;  // micro-batches per rank per step
   int64_t max_length = 64;
   int64_t prefetch = 4;
   int64_t workers = 1;
+  bool lm = false;               // LM batches (make_lm_batch); transforms perturb the prompt only
+  double prompt_fraction = 0.5;  // LM: share of words in the prompt (data.prompt_fraction)
   int rank = 0;
   int world = 1;
 };
@@ -81,6 +101,7 @@ class Loader {
   void stop();
   void work(int worker);
   Batch produce(const CorpusReader& reader, int64_t job) const;
+  Batch produce_lm(std::vector<Example> examples, int64_t step, int64_t micro, int64_t epoch) const;
 
   std::string corpus_path_;
   std::shared_ptr<const Tokenizer> tokenizer_;
