@@ -374,6 +374,30 @@ TEST_F(DataTest, ImportCsvBadQuotesNameTheLine) {
   EXPECT_EQ(report.skipped, 2);  // line 3 and the unterminated field at line 5
 }
 
+// Found by import_fuzz: a lone CR after a closing quote ended the record without counting a
+// line, so the next record started on the "same" line and got the same id.
+TEST_F(DataTest, ImportCsvLoneCrAfterQuoteIsNotARecordEnd) {
+  ImportOptions o;
+  o.input = write("cr.csv", "\"a\"\rb,1\n\"c\"\r\nd,0\n");
+  o.output = path("cr.h5");
+  o.format = "csv";
+  o.has_header = false;
+  o.text_field = "0";
+  o.label_field = "1";
+  std::string m = usage_error([&] { import_corpus(o); });
+  EXPECT_NE(m.find(o.input + ":1: unexpected character after a closing quote"), std::string::npos) << m;
+  o.skip_bad = true;
+  o.label_field = "none";
+  const ImportReport report = import_corpus(o);
+  EXPECT_EQ(report.examples, 2);  // "c" (CRLF still ends a record) and "d"
+  EXPECT_EQ(report.skipped, 1);
+  auto all = read_all(CorpusReader(o.output));
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].text, "c");
+  EXPECT_EQ(all[0].id, 1);
+  EXPECT_EQ(all[1].id, 2);
+}
+
 TEST_F(DataTest, ImportJsonl) {
   ImportOptions o;
   o.input = write("d.jsonl",
