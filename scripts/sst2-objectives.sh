@@ -3,6 +3,8 @@
 # same model, data and step budget (configs/sst2/*.yaml), evaluate each on SST-2 dev with
 # configs/eval/robustness.yaml, and render the comparison with `sturdy report`.
 # Usage: scripts/sst2-objectives.sh [objective...]   (default: all)
+# Environment: STEPS (optimizer steps, default 1000), SEED (run.seed, default the config's),
+# TAG (suffix of the run folder, e.g. TAG=-e1 writes runs/sst2-erm-e1), STURDY_BUILD_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STURDY=${STURDY_BUILD_DIR:-build}/src/apps/sturdy
@@ -19,15 +21,18 @@ COMMON=(--set tokenizer.kind=sentencepiece --set tokenizer.path=data/sst2-sp4k.m
 objectives=("$@")
 [ ${#objectives[@]} -gt 0 ] || objectives=(erm augment consistency fgm pgd freeat freelb smart)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+TAG=${TAG:-}
 for o in "${objectives[@]}"; do
-  rm -rf "runs/sst2-$o"
-  extra=()
+  run="runs/sst2-$o$TAG"
+  rm -rf "$run"
+  extra=(--set run.output_dir="$run" --set run.name="sst2-$o$TAG")
+  [ -n "${SEED:-}" ] && extra+=(--set run.seed="$SEED")
   # FreeAT replays each batch: half the batches give the same number of optimizer steps.
-  [ "$o" = freeat ] && extra=(--set optim.max_steps=$(( ${STEPS:-1000} / 2 )))
+  [ "$o" = freeat ] && extra+=(--set optim.max_steps=$(( ${STEPS:-1000} / 2 )))
   "$STURDY" train --config "configs/sst2/$o.yaml" "${COMMON[@]}" "${extra[@]}"
-  "$STURDY" eval --checkpoint "runs/sst2-$o" --suite configs/eval/robustness.yaml \
-    --output "runs/sst2-$o/R.json"
+  "$STURDY" eval --checkpoint "$run" --suite configs/eval/robustness.yaml --output "$run/R.json"
 done
+[ -z "$TAG" ] || exit 0  # tagged runs are summarised by scripts/sst2-summary.py
 results=()
 for o in erm augment augment3 augment3all consistency consistency3 consistency3h fgm pgd freeat freelb smart; do
   [ -f "runs/sst2-$o/R.json" ] && results+=("runs/sst2-$o/R.json")
