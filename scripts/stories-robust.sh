@@ -33,7 +33,7 @@ gen() {  # gen NAME BATCHES FIRST_SEED
   cat "${parts[@]}" > "$out/$name.txt"
   [ -f "$out/$name.h5" ] || "$STURDY" prepare --format text --input "$out/$name.txt" --output "$out/$name.h5"
 }
-gen train "${TRAIN_BATCHES:-8}" 100000
+gen train "${TRAIN_BATCHES:-6}" 100000
 gen dev "${DEV_BATCHES:-2}" 900000
 
 # 2. The base model, evaluated as it is (architecture from the .bin, data and tokenizer from
