@@ -6,7 +6,7 @@
 #   scripts/stories-robust.sh [variant...]      (default: erm augment consistency)
 #
 # Environment: STURDY_BUILD_DIR (default build), STORIES_DIR (../shared/data/stories260k),
-# TRAIN_BATCHES / DEV_BATCHES (batches of 128 generated stories; default 8 / 2), TAG (suffix
+# TRAIN_BATCHES / DEV_BATCHES (batches of 128 generated stories; default 6 / 2), TAG (suffix
 # of the run folders), SEED (run.seed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
