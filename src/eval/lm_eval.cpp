@@ -6,15 +6,16 @@
 // continuation is tokenized on its own, so the scored tokens are the same under every
 // perturbation and perplexities are comparable. The model reads [bos] + prompt + continuation;
 // the scored tokens are the continuation's, and the "next token" is the argmax after the
-// last prompt token. A prompt keeps at most its last max_length/2 tokens; the continuation
-// is cut to fill max_length. Texts of fewer than two words are not scored.
+// last prompt token. Batches are built like training's (make_lm_batch): a prompt keeps at
+// most its last max_length/2 tokens and the continuation at most the rest, whatever the
+// prompt's length. Texts of fewer than two words are not scored.
 #include <cmath>
 
 #include <spdlog/spdlog.h>
 
 #include "shard.h"
 #include "sturdy/core/error.h"
-#include "sturdy/text/prompt.h"
+#include "sturdy/train/loader.h"
 
 namespace sturdy::eval::detail {
 
@@ -25,62 +26,43 @@ LmScores lm_scores(const EvalModel& m, const Shard& shard, double prompt_fractio
   s.nll.assign(shard.n, 0.0);
   s.tokens.assign(shard.n, 0);
   s.next_token.assign(shard.n, 0);
-  std::vector<int32_t> scored(shard.n, 0);
-  const int64_t max_prompt = std::max<int64_t>(1, m.max_length / 2);
-  const int32_t bos = m.tokenizer.bos_id();
   for (const auto& batch_examples : shard.batches) {
+    // The same batches as training (make_lm_batch): the continuation's tokens and cap do not
+    // depend on the prompt, so every perturbation scores exactly the same tokens.
     const int64_t b = static_cast<int64_t>(batch_examples.size());
-    std::vector<std::vector<int32_t>> seqs(b);
-    std::vector<int64_t> prompt_len(b, 0), cont_len(b, 0);
-    int64_t longest = 1;
-    for (int64_t i = 0; i < b; ++i) {
-      const Example& e = batch_examples[i];
-      const size_t cut = prompt_end(e.text, prompt_fraction);
-      if (cut == 0) continue;
-      Example prompt = e;
-      prompt.text = e.text.substr(0, cut);
-      std::vector<int32_t> p = m.tokenizer.encode(perturb_prompt ? perturb_prompt(prompt) : prompt.text);
-      if (bos >= 0) p.insert(p.begin(), bos);
-      if (static_cast<int64_t>(p.size()) > max_prompt) p.erase(p.begin(), p.end() - max_prompt);
-      std::vector<int32_t> c = m.tokenizer.encode(std::string_view(e.text).substr(cut));
-      const int64_t room = m.max_length - static_cast<int64_t>(p.size());
-      if (static_cast<int64_t>(c.size()) > room) c.resize(room);
-      if (p.empty() || c.empty()) continue;
-      prompt_len[i] = static_cast<int64_t>(p.size());
-      cont_len[i] = static_cast<int64_t>(c.size());
-      seqs[i] = std::move(p);
-      seqs[i].insert(seqs[i].end(), c.begin(), c.end());
-      longest = std::max<int64_t>(longest, static_cast<int64_t>(seqs[i].size()));
-    }
-    auto ids = torch::full({b, longest}, m.tokenizer.pad_id(), torch::kInt64);
-    auto mask = torch::zeros({b, longest}, torch::kBool);
-    auto ids_a = ids.accessor<int64_t, 2>();
-    auto mask_a = mask.accessor<bool, 2>();
-    for (int64_t i = 0; i < b; ++i) {
-      for (size_t t = 0; t < seqs[i].size(); ++t) {
-        ids_a[i][t] = seqs[i][t];
-        mask_a[i][t] = true;
+    std::vector<LmText> texts;
+    for (const Example& e : batch_examples) {
+      LmText t = split_lm_text(m.tokenizer, e.text, prompt_fraction, m.max_length);
+      if (perturb_prompt && !t.continuation.empty()) {
+        Example prompt = e;
+        prompt.text = t.prompt;
+        t.prompt = perturb_prompt(prompt);
       }
-      if (seqs[i].empty()) mask_a[i][0] = true;  // unscored row: one pad token
+      texts.push_back(std::move(t));
     }
-    auto logp = torch::log_softmax(m.model->forward(ids, mask).to(torch::kFloat64), -1);  // (B,T,V)
+    const Batch batch = make_lm_batch(m.tokenizer, texts, m.max_length);
+    auto logp = torch::log_softmax(m.model->forward(batch.ids, batch.mask).to(torch::kFloat64), -1);  // (B,T,V)
     auto lp = logp.accessor<double, 3>();
     auto next = logp.argmax(-1);
     auto next_a = next.accessor<int64_t, 2>();
+    auto labels = batch.labels.accessor<int64_t, 2>();
     for (int64_t i = 0; i < b; ++i) {
       const int64_t idx = batch_examples[i].index;
-      if (cont_len[i] == 0) {
+      double nll = 0;
+      int64_t tokens = 0, first = -1;
+      for (int64_t t = 0; t < batch.labels.size(1); ++t) {
+        if (labels[i][t] == kIgnoreLabel) continue;
+        if (first < 0) first = t;  // the last prompt position predicts the first continuation token
+        nll -= lp[i][t][labels[i][t]];
+        ++tokens;
+      }
+      if (tokens == 0) {
         s.next_token[idx] = -1;
         continue;
       }
-      double nll = 0;
-      for (int64_t j = 0; j < cont_len[i]; ++j) {
-        const int64_t pos = prompt_len[i] - 1 + j;  // logits at pos predict token pos + 1
-        nll -= lp[i][pos][seqs[i][pos + 1]];
-      }
       s.nll[idx] = nll;
-      s.tokens[idx] = cont_len[i];
-      s.next_token[idx] = static_cast<int32_t>(next_a[i][prompt_len[i] - 1]);
+      s.tokens[idx] = tokens;
+      s.next_token[idx] = static_cast<int32_t>(next_a[i][first]);
     }
   }
   combine(s.nll, ctx);
