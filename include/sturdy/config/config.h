@@ -50,7 +50,7 @@ struct ModelConfig {
   int64_t max_seq_len = 512;        // RoPE table length
   double rope_theta = 10000.0;
   double norm_eps = 1e-5;
-  std::string init_from;            // pretrained weights (later)
+  std::string init_from;            // pretrained weights: llama2.c .bin, safetensors folder, Sturdy run (docs/model.md)
 };
 
 struct PerturbOpSpec {
