@@ -8,30 +8,40 @@
 
 namespace sturdy {
 
-Batch make_batch(const Tokenizer& tokenizer, const std::vector<std::string>& texts,
-                 const std::vector<int32_t>& labels, int64_t max_length) {
-  const int64_t b = static_cast<int64_t>(texts.size());
-  std::vector<std::vector<int32_t>> encoded(b);
+namespace {
+// ids (B, longest) padded with pad_id, mask true at real tokens (an empty row is one pad token
+// with mask true, so pooling stays defined), and the real-token count.
+Batch padded_batch(const std::vector<std::vector<int32_t>>& rows, int32_t pad_id) {
+  const int64_t b = static_cast<int64_t>(rows.size());
   int64_t longest = 1;
-  for (int64_t i = 0; i < b; ++i) {
-    encoded[i] = tokenizer.encode(texts[i]);
-    if (static_cast<int64_t>(encoded[i].size()) > max_length) encoded[i].resize(max_length);
-    longest = std::max<int64_t>(longest, encoded[i].size());
-  }
+  for (const auto& r : rows) longest = std::max<int64_t>(longest, static_cast<int64_t>(r.size()));
   Batch batch;
-  batch.ids = torch::full({b, longest}, tokenizer.pad_id(), torch::kInt64);
+  batch.ids = torch::full({b, longest}, pad_id, torch::kInt64);
   batch.mask = torch::zeros({b, longest}, torch::kBool);
   auto ids = batch.ids.accessor<int64_t, 2>();
   auto mask = batch.mask.accessor<bool, 2>();
   for (int64_t i = 0; i < b; ++i) {
-    const auto& e = encoded[i];
-    for (size_t t = 0; t < e.size(); ++t) {
-      ids[i][t] = e[t];
+    const auto& r = rows[i];
+    for (size_t t = 0; t < r.size(); ++t) {
+      ids[i][t] = r[t];
       mask[i][t] = true;
     }
-    if (e.empty()) mask[i][0] = true;  // an empty text is one pad token
-    batch.tokens += std::max<int64_t>(1, e.size());
+    if (r.empty()) mask[i][0] = true;
+    batch.tokens += std::max<int64_t>(1, static_cast<int64_t>(r.size()));
   }
+  return batch;
+}
+}  // namespace
+
+Batch make_batch(const Tokenizer& tokenizer, const std::vector<std::string>& texts,
+                 const std::vector<int32_t>& labels, int64_t max_length) {
+  const int64_t b = static_cast<int64_t>(texts.size());
+  std::vector<std::vector<int32_t>> encoded(b);
+  for (int64_t i = 0; i < b; ++i) {
+    encoded[i] = tokenizer.encode(texts[i]);
+    if (static_cast<int64_t>(encoded[i].size()) > max_length) encoded[i].resize(max_length);
+  }
+  Batch batch = padded_batch(encoded, tokenizer.pad_id());
   if (!labels.empty()) {
     batch.labels = torch::empty({b}, torch::kInt64);
     auto l = batch.labels.accessor<int64_t, 1>();
@@ -64,7 +74,6 @@ Batch make_lm_batch(const Tokenizer& tokenizer, const std::vector<LmText>& texts
   const int32_t bos = tokenizer.bos_id();
   std::vector<std::vector<int32_t>> seqs(b);
   std::vector<int64_t> prompt_len(b);
-  int64_t longest = 1;
   for (int64_t i = 0; i < b; ++i) {
     std::vector<int32_t> p = tokenizer.encode(texts[i].prompt);
     if (bos >= 0) p.insert(p.begin(), bos);
@@ -72,27 +81,16 @@ Batch make_lm_batch(const Tokenizer& tokenizer, const std::vector<LmText>& texts
     prompt_len[i] = static_cast<int64_t>(p.size());
     seqs[i] = std::move(p);
     seqs[i].insert(seqs[i].end(), texts[i].continuation.begin(), texts[i].continuation.end());
-    longest = std::max<int64_t>(longest, static_cast<int64_t>(seqs[i].size()));
   }
-  Batch batch;
-  batch.ids = torch::full({b, longest}, tokenizer.pad_id(), torch::kInt64);
-  batch.mask = torch::zeros({b, longest}, torch::kBool);
-  batch.labels = torch::full({b, longest}, kIgnoreLabel, torch::kInt64);
-  auto ids = batch.ids.accessor<int64_t, 2>();
-  auto mask = batch.mask.accessor<bool, 2>();
+  Batch batch = padded_batch(seqs, tokenizer.pad_id());
+  batch.labels = torch::full(batch.ids.sizes(), kIgnoreLabel, torch::kInt64);
   auto labels = batch.labels.accessor<int64_t, 2>();
   for (int64_t i = 0; i < b; ++i) {
-    const auto& s = seqs[i];
-    for (size_t t = 0; t < s.size(); ++t) {
-      ids[i][t] = s[t];
-      mask[i][t] = true;
-    }
-    if (s.empty()) mask[i][0] = true;  // an empty text is one pad token
     // Position t predicts token t + 1: the continuation starts at prompt_len.
+    const auto& s = seqs[i];
     for (int64_t t = std::max<int64_t>(prompt_len[i], 1); t < static_cast<int64_t>(s.size()); ++t) {
       labels[i][t - 1] = s[t];
     }
-    batch.tokens += std::max<int64_t>(1, static_cast<int64_t>(s.size()));
     batch.texts.push_back(texts[i].prompt);
   }
   return batch;
