@@ -15,6 +15,8 @@
 // tests/unit/text_test.cpp checks this with 8 threads against a serial pass.
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
+#include <limits>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -62,6 +64,9 @@ class SentencePieceTokenizer final : public Tokenizer {
     }
     vocab_size_ = processor_.GetPieceSize();
     pad_id_ = processor_.pad_id() >= 0 ? processor_.pad_id() : processor_.unk_id();
+    // Unigram models list n-best segmentations; BPE models refuse (a status, not an exception).
+    std::vector<std::vector<int>> probe;
+    can_sample_ = processor_.NBestEncode("ab", 2, &probe).ok();
   }
 
   std::string kind() const override { return "sentencepiece"; }
@@ -75,6 +80,41 @@ class SentencePieceTokenizer final : public Tokenizer {
     const auto status = processor_.Encode({text.data(), text.size()}, &ids);
     STURDY_CHECK(status.ok(), "sentencepiece encode with '{}': {}", path_, status.ToString());
     return ids;
+  }
+
+  bool samples_segmentations() const override { return can_sample_; }
+
+  // sentencepiece's own SampleEncode draws from a per-thread generator, so its result would
+  // depend on which loader thread met the example first. Instead: the n-best list (which
+  // does not depend on any state), scored by the unigram log-probabilities of its pieces, and
+  // one draw keyed by `key`, as SampleEncode does with nbest_size > 1.
+  std::vector<int32_t> encode_sampled(std::string_view text, int64_t nbest, double alpha,
+                                      uint64_t key) const override {
+    if (nbest <= 1 || alpha <= 0) return encode(text);
+    STURDY_USAGE_CHECK(can_sample_,
+                       "augment.subword_alpha: '{}' cannot list alternative segmentations "
+                       "(subword sampling needs a unigram model, this one is BPE)",
+                       path_);
+    std::vector<std::vector<int>> candidates;
+    const auto status = processor_.NBestEncode({text.data(), text.size()}, static_cast<int>(nbest), &candidates);
+    STURDY_CHECK(status.ok(), "sentencepiece n-best encode with '{}': {}", path_, status.ToString());
+    if (candidates.size() <= 1) return candidates.empty() ? encode(text) : std::move(candidates[0]);
+    std::vector<double> logw(candidates.size());
+    double top = -std::numeric_limits<double>::infinity();
+    for (size_t k = 0; k < candidates.size(); ++k) {
+      double score = 0;
+      for (const int id : candidates[k]) score += processor_.GetScore(id);
+      logw[k] = alpha * score;
+      top = std::max(top, logw[k]);
+    }
+    double total = 0;
+    for (double& w : logw) total += (w = std::exp(w - top));
+    double u = Rng(key).uniform() * total;
+    for (size_t k = 0; k < candidates.size(); ++k) {
+      u -= logw[k];
+      if (u < 0) return std::move(candidates[k]);
+    }
+    return std::move(candidates.back());
   }
 
   // sentencepiece rejects ids outside the vocabulary as a whole; we decode the
@@ -114,6 +154,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   sentencepiece::SentencePieceProcessor processor_;
   int64_t vocab_size_ = 0;
   int32_t pad_id_ = 0;
+  bool can_sample_ = false;
 };
 
 // Feeds the trainer the chosen sentences from memory (no temporary text file).

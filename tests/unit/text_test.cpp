@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <unordered_map>
@@ -551,6 +552,71 @@ TEST(SentencePiece, ThreadSafe) {
     expect_thread_safe(*sturdy::load_sentencepiece_tokenizer(model),
                        std::vector<std::string>(texts.begin(), texts.begin() + 300));
   }
+}
+
+// Subword regularisation: a keyed draw among the n-best segmentations.
+TEST(SentencePiece, SampledSegmentationsAreKeyedAndDecodeToTheText) {
+  TempDir dir;
+  const auto texts = synthetic_sentences(3000, 9);
+  const auto model = dir.file("u.model");
+  sturdy::train_sentencepiece(texts, model, small_options());
+  const auto tok = sturdy::load_sentencepiece_tokenizer(model);
+  ASSERT_TRUE(tok->samples_segmentations());
+  size_t distinct_total = 0, best_at_low = 0, best_at_high = 0;
+  const size_t n = 60, keys = 40;
+  for (size_t i = 0; i < n; ++i) {
+    const auto best = tok->encode(texts[i]);
+    std::set<std::vector<int32_t>> distinct;
+    for (uint64_t key = 0; key < keys; ++key) {
+      const auto ids = tok->encode_sampled(texts[i], 32, 0.1, key);
+      ASSERT_EQ(tok->decode(ids), texts[i]) << "text " << i << " key " << key;
+      EXPECT_EQ(ids, tok->encode_sampled(texts[i], 32, 0.1, key)) << "same key, another draw";
+      distinct.insert(ids);
+      best_at_low += ids == best;
+      best_at_high += tok->encode_sampled(texts[i], 32, 1.0, key) == best;
+    }
+    distinct_total += distinct.size();
+    // A very sharp distribution keeps the best (Viterbi) segmentation; off means encode().
+    EXPECT_EQ(tok->encode_sampled(texts[i], 32, 1000.0, 1), best);
+    EXPECT_EQ(tok->encode_sampled(texts[i], 32, 0.0, 1), best);
+    EXPECT_EQ(tok->encode_sampled(texts[i], 1, 0.1, 1), best);
+  }
+  EXPECT_GT(distinct_total, 3 * n) << "keys should reach several segmentations per text";
+  // A larger alpha concentrates the draws on the best segmentation.
+  EXPECT_LT(best_at_low, best_at_high);
+  EXPECT_GT(best_at_high, n * keys / 10);
+
+  // The draw depends on the key alone: 8 threads in any order agree with a serial pass.
+  std::vector<std::vector<int32_t>> serial;
+  for (size_t i = 0; i < 200; ++i) serial.push_back(tok->encode_sampled(texts[i], 32, 0.1, i * 7));
+  std::vector<int> mismatches(8, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (size_t j = 0; j < serial.size(); ++j) {
+        const size_t i = (j * 13 + t * 29) % serial.size();
+        mismatches[t] += tok->encode_sampled(texts[i], 32, 0.1, i * 7) != serial[i];
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 8; ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
+}
+
+TEST(SentencePiece, SamplingNeedsAUnigramModel) {
+  TempDir dir;
+  const auto model = dir.file("b.model");
+  sturdy::train_sentencepiece(synthetic_sentences(3000, 10), model, small_options("bpe"));
+  const auto tok = sturdy::load_sentencepiece_tokenizer(model);
+  EXPECT_FALSE(tok->samples_segmentations());
+  EXPECT_EQ(tok->encode_sampled("the movie", 32, 0.0, 1), tok->encode("the movie"));  // off: fine
+  const auto message = usage_error_of([&] { tok->encode_sampled("the movie", 32, 0.1, 1); });
+  EXPECT_NE(message.find("augment.subword_alpha"), std::string::npos) << message;
+  EXPECT_NE(message.find(model), std::string::npos) << message;
+  // Tokenizers with one segmentation per text return it.
+  const auto bytes = sturdy::make_bytes_tokenizer();
+  EXPECT_FALSE(bytes->samples_segmentations());
+  EXPECT_EQ(bytes->encode_sampled("abc", 32, 0.5, 3), bytes->encode("abc"));
 }
 
 }  // namespace

@@ -27,6 +27,18 @@ class Tokenizer {
   virtual int32_t eos_id() const = 0;  // -1 when the tokenizer has none
   // Encodes text (no bos/eos added).
   virtual std::vector<int32_t> encode(std::string_view text) const = 0;
+  // Subword regularisation (Kudo, 2018): one segmentation of `text` drawn from its `nbest`
+  // best, with P(s) proportional to exp(alpha * score(s)), the draw keyed by `key` alone (so
+  // the same on any rank, thread or order). Decodes to the same text as encode(). Tokenizers
+  // without alternative segmentations (bytes, llama2c) return encode(text). Throws UsageError
+  // when the model cannot list segmentations (a sentencepiece BPE model).
+  virtual std::vector<int32_t> encode_sampled(std::string_view text, int64_t nbest, double alpha,
+                                              uint64_t key) const {
+    (void)nbest, (void)alpha, (void)key;
+    return encode(text);
+  }
+  // Whether encode_sampled can return anything but encode().
+  virtual bool samples_segmentations() const { return false; }
   virtual std::string decode(const std::vector<int32_t>& ids) const = 0;
 };
 
