@@ -58,6 +58,8 @@ void for_each_field(Config_& c, F&& f) {
   f("augment", "ops", c.augment.ops);
   f("augment", "probability", c.augment.probability);
   f("augment", "lexicon_dir", c.augment.lexicon_dir);
+  f("augment", "subword_alpha", c.augment.subword_alpha);
+  f("augment", "subword_nbest", c.augment.subword_nbest);
 
   f("objective", "kind", c.objective.kind);
   f("objective", "steps", c.objective.steps);
@@ -474,6 +476,17 @@ void validate_config(const Config& c, const std::string& origin) {
   }
   if (c.augment.probability > 0 && c.augment.recipe.empty() && c.augment.ops.empty()) {
     fail("augment.probability > 0 needs augment.recipe or augment.ops");
+  }
+  non_negative("augment.subword_alpha", c.augment.subword_alpha);
+  if (c.augment.subword_alpha > 0) {
+    if (c.augment.subword_nbest < 2) {
+      fail(fmt::format("augment.subword_nbest must be at least 2 when augment.subword_alpha > 0 (got {})",
+                       c.augment.subword_nbest));
+    }
+    if (c.tokenizer.kind != "sentencepiece") {
+      fail(fmt::format("augment.subword_alpha > 0 needs tokenizer.kind sentencepiece (a unigram model); {} "
+                       "has one segmentation per text", c.tokenizer.kind));
+    }
   }
   for (const auto& op : c.augment.ops) {
     if (op.rate < 0 || op.rate > 1) fail(fmt::format("augment.ops: rate of '{}' must be in [0, 1] (got {})", op.op, op.rate));

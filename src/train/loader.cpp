@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "sturdy/core/error.h"
+#include "sturdy/core/rng.h"
 #include "sturdy/text/prompt.h"
 
 namespace sturdy {
@@ -34,11 +35,11 @@ Batch padded_batch(const std::vector<std::vector<int32_t>>& rows, int32_t pad_id
 }  // namespace
 
 Batch make_batch(const Tokenizer& tokenizer, const std::vector<std::string>& texts,
-                 const std::vector<int32_t>& labels, int64_t max_length) {
+                 const std::vector<int32_t>& labels, int64_t max_length, const EncodeFn& encode) {
   const int64_t b = static_cast<int64_t>(texts.size());
   std::vector<std::vector<int32_t>> encoded(b);
   for (int64_t i = 0; i < b; ++i) {
-    encoded[i] = tokenizer.encode(texts[i]);
+    encoded[i] = encode ? encode(static_cast<size_t>(i), texts[i]) : tokenizer.encode(texts[i]);
     if (static_cast<int64_t>(encoded[i].size()) > max_length) encoded[i].resize(max_length);
   }
   Batch batch = padded_batch(encoded, tokenizer.pad_id());
@@ -68,14 +69,16 @@ LmText split_lm_text(const Tokenizer& tokenizer, std::string_view text, double p
   return out;
 }
 
-Batch make_lm_batch(const Tokenizer& tokenizer, const std::vector<LmText>& texts, int64_t max_length) {
+Batch make_lm_batch(const Tokenizer& tokenizer, const std::vector<LmText>& texts, int64_t max_length,
+                    const EncodeFn& encode_prompt) {
   const int64_t b = static_cast<int64_t>(texts.size());
   const auto max_prompt = static_cast<size_t>(lm_prompt_cap(max_length));
   const int32_t bos = tokenizer.bos_id();
   std::vector<std::vector<int32_t>> seqs(b);
   std::vector<int64_t> prompt_len(b);
   for (int64_t i = 0; i < b; ++i) {
-    std::vector<int32_t> p = tokenizer.encode(texts[i].prompt);
+    std::vector<int32_t> p =
+        encode_prompt ? encode_prompt(static_cast<size_t>(i), texts[i].prompt) : tokenizer.encode(texts[i].prompt);
     if (bos >= 0) p.insert(p.begin(), bos);
     if (p.size() > max_prompt) p.erase(p.begin(), p.end() - static_cast<std::ptrdiff_t>(max_prompt));
     prompt_len[i] = static_cast<int64_t>(p.size());
@@ -148,11 +151,12 @@ Batch Loader::produce(const CorpusReader& reader, int64_t job) const {
   if (!labels.empty() && labels.size() != texts.size()) {
     throw UsageError(fmt::format("{}: some examples have labels and some do not", corpus_path_));
   }
-  Batch batch = make_batch(*tokenizer_, texts, labels, options_.max_length);
+  Batch batch = make_batch(*tokenizer_, texts, labels, options_.max_length, encoder(ids, epoch, 0));
   if (view_transform_) {
     std::vector<std::string> views;
     for (size_t i = 0; i < texts.size(); ++i) views.push_back(view_transform_(texts[i], ids[i], epoch));
-    batch.perturbed = std::make_shared<Batch>(make_batch(*tokenizer_, views, labels, options_.max_length));
+    batch.perturbed =
+        std::make_shared<Batch>(make_batch(*tokenizer_, views, labels, options_.max_length, encoder(ids, epoch, 1)));
     batch.perturbed->example_ids = ids;
   }
   batch.example_ids = std::move(ids);
@@ -160,6 +164,17 @@ Batch Loader::produce(const CorpusReader& reader, int64_t job) const {
   batch.micro = micro;
   batch.epoch = epoch;
   return batch;
+}
+
+EncodeFn Loader::encoder(const std::vector<int64_t>& ids, int64_t epoch, uint64_t view) const {
+  const SubwordSampling s = options_.subword;
+  if (!s.enabled()) return {};
+  const Tokenizer* tokenizer = tokenizer_.get();
+  return [tokenizer, s, &ids, epoch, view](size_t i, std::string_view text) {
+    const uint64_t key = hash_key({s.seed, 0x5357u /* 'SW' */, static_cast<uint64_t>(epoch),
+                                   static_cast<uint64_t>(ids[i]), view});
+    return tokenizer->encode_sampled(text, s.nbest, s.alpha, key);
+  };
 }
 
 Batch Loader::produce_lm(std::vector<Example> examples, int64_t step, int64_t micro, int64_t epoch) const {
@@ -171,10 +186,11 @@ Batch Loader::produce_lm(std::vector<Example> examples, int64_t step, int64_t mi
     texts.push_back(std::move(t));
     ids.push_back(e.id);
   }
-  Batch batch = make_lm_batch(*tokenizer_, texts, options_.max_length);
+  Batch batch = make_lm_batch(*tokenizer_, texts, options_.max_length, encoder(ids, epoch, 0));
   if (view_transform_) {
     for (size_t i = 0; i < texts.size(); ++i) texts[i].prompt = view_transform_(texts[i].prompt, ids[i], epoch);
-    batch.perturbed = std::make_shared<Batch>(make_lm_batch(*tokenizer_, texts, options_.max_length));
+    batch.perturbed =
+        std::make_shared<Batch>(make_lm_batch(*tokenizer_, texts, options_.max_length, encoder(ids, epoch, 1)));
     batch.perturbed->example_ids = ids;
   }
   batch.example_ids = std::move(ids);

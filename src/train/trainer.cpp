@@ -153,6 +153,11 @@ Config resolve_config(const Config& in) {
     throw UsageError(fmt::format("model.vocab_size ({}) is smaller than the tokenizer's vocabulary ({})",
                                  c.model.vocab_size, tokenizer->vocab_size()));
   }
+  if (c.augment.subword_alpha > 0 && !tokenizer->samples_segmentations()) {
+    throw UsageError(fmt::format("augment.subword_alpha: tokenizer '{}' cannot list alternative segmentations "
+                                 "(subword sampling needs a unigram sentencepiece model)",
+                                 c.tokenizer.path));
+  }
   if (c.model.head == "lm" && !c.model.causal) {
     throw UsageError("model.head lm needs model.causal: true (a language model reads left to right)");
   }
@@ -275,6 +280,11 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
   lo.prompt_fraction = config.data.prompt_fraction;
   lo.rank = rank;
   lo.world = world;
+  if (config.augment.subword_alpha > 0) {
+    lo.subword = {config.augment.subword_alpha, config.augment.subword_nbest, config.run.seed};
+    spdlog::info("subword sampling: each training text's segmentation drawn from its {} best, alpha {}",
+                 config.augment.subword_nbest, config.augment.subword_alpha);
+  }
   Loader loader(config.data.train, tokenizer, sampler, lo, std::move(augment_transform), std::move(view_transform));
   loader.start(start_step);
 

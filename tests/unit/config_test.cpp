@@ -70,6 +70,20 @@ TEST(Config, AugmentOps) {
   EXPECT_NE(error_of("augment: {ops: [{op: swap, rat: 0.1}]}").find("augment.ops[0]"), std::string::npos);
 }
 
+TEST(Config, SubwordSampling) {
+  const std::string sp = "tokenizer: {kind: sentencepiece, path: t.model}\n";
+  const Config c = parse_config(sp + "augment: {subword_alpha: 0.1, subword_nbest: 16}", "t");
+  EXPECT_DOUBLE_EQ(c.augment.subword_alpha, 0.1);
+  EXPECT_EQ(c.augment.subword_nbest, 16);
+  EXPECT_EQ(parse_config("", "t").augment.subword_alpha, 0.0);  // off by default
+  EXPECT_NE(error_of(sp + "augment: {subword_alpha: -0.1}").find("augment.subword_alpha"), std::string::npos);
+  EXPECT_NE(error_of(sp + "augment: {subword_alpha: 0.1, subword_nbest: 1}").find("augment.subword_nbest"),
+            std::string::npos);
+  const std::string e = error_of("augment: {subword_alpha: 0.1}");  // bytes: one segmentation
+  EXPECT_NE(e.find("augment.subword_alpha"), std::string::npos) << e;
+  EXPECT_NE(e.find("sentencepiece"), std::string::npos) << e;
+}
+
 TEST(Config, DumpRoundTrips) {
   const Config c = parse_config("run: {name: rt, seed: 3}\noptim: {lr: 0.000123}\n"
                                 "augment: {probability: 0.2, ops: [{op: ocr, rate: 0.3}]}", "t");

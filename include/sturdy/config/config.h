@@ -63,6 +63,8 @@ struct AugmentConfig {
   std::vector<PerturbOpSpec> ops;    // alternative to recipe
   double probability = 0.0;          // share of examples perturbed
   std::string lexicon_dir;           // optional directory with lexicon files
+  double subword_alpha = 0.0;        // > 0: subword regularisation, P(segmentation) ~ exp(alpha * score)
+  int64_t subword_nbest = 64;        // ... drawn from this many best segmentations (unigram sentencepiece)
 };
 
 struct ObjectiveConfig {

@@ -42,10 +42,13 @@ struct Batch {
 // Rewrites the text of example `id` in `epoch`; must be thread-safe and deterministic.
 using TextTransform = std::function<std::string(std::string_view text, uint64_t id, uint64_t epoch)>;
 
+// Tokenizes text `index` of a batch; empty: Tokenizer::encode.
+using EncodeFn = std::function<std::vector<int32_t>(size_t index, std::string_view text)>;
+
 // Tokenizes `texts` into a padded batch (truncating to max_length tokens; an empty text
 // becomes a single pad token with mask true so pooling stays defined).
 Batch make_batch(const Tokenizer& tokenizer, const std::vector<std::string>& texts,
-                 const std::vector<int32_t>& labels, int64_t max_length);
+                 const std::vector<int32_t>& labels, int64_t max_length, const EncodeFn& encode = {});
 
 // LM batches (model.head lm). Each text is split by prompt_end() into a prompt and a
 // continuation; the model reads [bos] + prompt + continuation, where the prompt keeps its last
@@ -62,7 +65,19 @@ int64_t lm_prompt_cap(int64_t max_length);
 int64_t lm_continuation_cap(int64_t max_length);
 // Splits `text` with `prompt_fraction` and tokenizes the continuation (capped).
 LmText split_lm_text(const Tokenizer& tokenizer, std::string_view text, double prompt_fraction, int64_t max_length);
-Batch make_lm_batch(const Tokenizer& tokenizer, const std::vector<LmText>& texts, int64_t max_length);
+// `encode_prompt` tokenizes the prompts (the continuation is tokenized by split_lm_text).
+Batch make_lm_batch(const Tokenizer& tokenizer, const std::vector<LmText>& texts, int64_t max_length,
+                    const EncodeFn& encode_prompt = {});
+
+// Subword regularisation in the loader (augment.subword_alpha): every training text, and the
+// consistency view, is tokenized by Tokenizer::encode_sampled keyed by (seed, epoch, example
+// id, view), so the segmentation, like the perturbation, does not depend on ranks or threads.
+struct SubwordSampling {
+  double alpha = 0;   // 0: off
+  int64_t nbest = 0;
+  uint64_t seed = 0;
+  bool enabled() const { return alpha > 0 && nbest > 1; }
+};
 
 struct LoaderOptions {
   int64_t micro_batch = 32;
@@ -72,6 +87,7 @@ struct LoaderOptions {
   int64_t workers = 1;
   bool lm = false;               // LM batches (make_lm_batch); transforms perturb the prompt only
   double prompt_fraction = 0.5;  // LM: share of words in the prompt (data.prompt_fraction)
+  SubwordSampling subword;       // augment.subword_alpha / subword_nbest, run.seed
   int rank = 0;
   int world = 1;
 };
@@ -102,6 +118,8 @@ class Loader {
   void work(int worker);
   Batch produce(const CorpusReader& reader, int64_t job) const;
   Batch produce_lm(std::vector<Example> examples, int64_t step, int64_t micro, int64_t epoch) const;
+  // The loader's tokenization of view `view` (0: the training text, 1: the consistency view).
+  EncodeFn encoder(const std::vector<int64_t>& ids, int64_t epoch, uint64_t view) const;
 
   std::string corpus_path_;
   std::shared_ptr<const Tokenizer> tokenizer_;
