@@ -155,9 +155,14 @@ void add_data_bench(CLI::App& bench, int* exit_code) {
     std::string tokenizer = "bytes";
     std::string tokenizer_path;
     double min_seconds = 1.0;
+    double subword_alpha = 0;
+    int64_t subword_nbest = 64;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--data", o->data, "SST-2 style TSV (default: ../shared/data/sst2/train.tsv)");
+  cmd->add_option("--subword-alpha", o->subword_alpha,
+                  "> 0: tokenize with subword sampling as training does (augment.subword_alpha)");
+  cmd->add_option("--subword-nbest", o->subword_nbest, "Candidates for --subword-alpha (augment.subword_nbest)");
   cmd->add_option("--recipes", o->recipes, "Comma-separated recipes (configs/perturb)");
   cmd->add_option("--tokenizer", o->tokenizer, "bytes | sentencepiece | llama2c");
   cmd->add_option("--tokenizer-path", o->tokenizer_path, "Model file for sentencepiece/llama2c");
@@ -171,8 +176,20 @@ void add_data_bench(CLI::App& bench, int* exit_code) {
     tc.kind = o->tokenizer;
     tc.path = o->tokenizer_path;
     auto tokenizer = make_tokenizer(tc);
-    std::printf("# %zu sentences from %s, tokenizer %s, one thread\n", sentences.size(), data.c_str(),
-                o->tokenizer.c_str());
+    if (o->subword_alpha > 0 && !tokenizer->samples_segmentations()) {
+      throw UsageError(fmt::format("--subword-alpha: tokenizer {} cannot sample segmentations (a unigram "
+                                   "sentencepiece model is needed)", o->tokenizer));
+    }
+    // Training's tokenization: encode(), or one sampled segmentation keyed by the sentence.
+    auto encode = [&](const std::string& text, size_t i) {
+      return o->subword_alpha > 0 ? tokenizer->encode_sampled(text, o->subword_nbest, o->subword_alpha, i)
+                                  : tokenizer->encode(text);
+    };
+    std::printf("# %zu sentences from %s, tokenizer %s%s, one thread\n", sentences.size(), data.c_str(),
+                o->tokenizer.c_str(),
+                o->subword_alpha > 0
+                    ? fmt::format(" with subword sampling (alpha {}, {}-best)", o->subword_alpha, o->subword_nbest).c_str()
+                    : "");
     std::printf("%-12s %14s %18s\n", "recipe", "sentences/s", "sentences changed");
     auto run = [&](const std::string& name, const perturb::Perturber* p) {
       int64_t done = 0, changed = 0;
@@ -184,9 +201,9 @@ void add_data_bench(CLI::App& bench, int* exit_code) {
           if (p != nullptr) {
             const std::string out = p->apply(sentences[i], 1, 0, i, 0);
             changed += out != sentences[i];
-            sink += tokenizer->encode(out).size();
+            sink += encode(out, i).size();
           } else {
-            sink += tokenizer->encode(sentences[i]).size();
+            sink += encode(sentences[i], i).size();
           }
         }
         elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
