@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "sturdy/core/error.h"
+#include "sturdy/core/printable.h"
 #include "sturdy/core/h5.h"
 #include "sturdy/core/sha256.h"
 
@@ -91,16 +92,6 @@ using detail::read_text_file;
 using detail::step_of;
 
 namespace {
-
-// A printable, one-line rendering of untrusted text for messages.
-std::string printable(const std::string& s) {
-  std::string out;
-  for (const char c : s.substr(0, 64)) {
-    const auto u = static_cast<unsigned char>(c);
-    out += (u >= 0x20 && u < 0x7F) ? std::string(1, c) : fmt::format("\\x{:02x}", u);
-  }
-  return s.size() > 64 ? out + "..." : out;
-}
 
 // A real directory (not a symbolic link) directly inside `root`.
 bool is_plain_subdir(const fs::path& dir) {
@@ -181,7 +172,7 @@ void verify_sha(const std::string& dir, const std::string& file) {
   const std::string actual = sha256_file(data.string());
   if (expected != actual) {
     throw RuntimeError(fmt::format("{}: sha256 mismatch (damaged checkpoint): expected {}, got {}",
-                                   data.string(), printable(expected), actual));
+                                   data.string(), printable(expected, 64), actual));
   }
 }
 
@@ -224,7 +215,7 @@ std::string resolve(const std::string& path) {
     // Only a step folder directly inside checkpoints/: `latest` cannot send a load elsewhere.
     if (step_of(name) < 0) {
       throw UsageError(fmt::format("{}: invalid checkpoint name '{}' (expected step_NNNNNNNN)", latest.string(),
-                                   printable(name)));
+                                   printable(name, 64)));
     }
     const fs::path dir = root / name;
     if (!is_plain_subdir(dir)) {

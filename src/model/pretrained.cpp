@@ -14,6 +14,7 @@
 
 #include "sturdy/ckpt/checkpoint.h"
 #include "sturdy/core/error.h"
+#include "sturdy/core/printable.h"
 #include "sturdy/model/llama2c.h"
 #include "sturdy/model/safetensors.h"
 #include "sturdy/train/optimizer.h"
@@ -155,10 +156,11 @@ std::map<std::string, std::string> hf_weight_map(const fs::path& dir, const std:
   STURDY_USAGE_CHECK(!j.is_discarded() && j.is_object() && j.contains("weight_map") && j["weight_map"].is_object(),
                      "{}: no 'weight_map' object", index.string());
   for (const auto& [name, shard] : j["weight_map"].items()) {
-    STURDY_USAGE_CHECK(shard.is_string(), "{}: weight_map['{}'] is not a file name", index.string(), name);
+    STURDY_USAGE_CHECK(shard.is_string(), "{}: weight_map['{}'] is not a file name", index.string(), printable(name));
     const std::string f = shard.get<std::string>();
     STURDY_USAGE_CHECK(!f.empty() && f.find('/') == std::string::npos && f != "." && f != "..",
-                       "{}: weight_map['{}'] = '{}' must be a file name in the same folder", index.string(), name, f);
+                       "{}: weight_map['{}'] = '{}' must be a file name in the same folder", index.string(),
+                       printable(name), printable(f));
     map[name] = (dir / f).string();
   }
   return map;
@@ -220,12 +222,12 @@ PretrainedModel read_hf(const std::string& path) {
   for (const auto& [file, reader] : readers) {
     for (const auto& t : reader->tensors()) {
       if (expected.count(t.name) || ends_with(t.name, "rotary_emb.inv_freq")) continue;
-      throw UsageError(fmt::format("{}: unexpected tensor '{}' (not a plain Llama model?)", file, t.name));
+      throw UsageError(fmt::format("{}: unexpected tensor '{}' (not a plain Llama model?)", file, printable(t.name)));
     }
   }
   for (const auto& [name, file] : weight_map) {
     STURDY_USAGE_CHECK(expected.count(name) || ends_with(name, "rotary_emb.inv_freq"),
-                       "{}: unexpected tensor '{}' (not a plain Llama model?)", file, name);
+                       "{}: unexpected tensor '{}' (not a plain Llama model?)", file, printable(name));
   }
 
   if (fs::exists(dir / "tokenizer.model")) {

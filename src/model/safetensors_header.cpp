@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sturdy/core/error.h"
+#include "sturdy/core/printable.h"
 
 namespace sturdy::safetensors {
 namespace {
@@ -23,21 +24,6 @@ constexpr DtypeSize kDtypes[] = {
     {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8},
     {"I32", 4}, {"I16", 2}, {"I8", 1},  {"U8", 1},   {"BOOL", 1},
 };
-
-// Text from the file quoted in a message: on one line and at most ~200 characters (a name
-// may hold newlines or be megabytes long).
-std::string shown(std::string_view text) {
-  constexpr size_t kMax = 200;
-  std::string out;
-  for (const char c : text.substr(0, kMax)) {
-    if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (static_cast<unsigned char>(c) < 0x20 && c != '\t') out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
-    else out += c;
-  }
-  if (text.size() > kMax) out += "...";
-  return out;
-}
 
 // A JSON value quoted in a message (a shape, data_offsets). nlohmann's dump() recurses once
 // per nesting level, so a deeply nested value ([[[[...]]]], a few MB of header) would overflow
@@ -67,7 +53,7 @@ bool as_count(const nlohmann::json& j, uint64_t& out) {
 }
 
 TensorInfo parse_entry(const std::string& file, const std::string& name_text, const nlohmann::json& j) {
-  const std::string name = shown(name_text);
+  const std::string name = printable(name_text);
   auto field = [&](const char* key) -> const nlohmann::json& {
     STURDY_USAGE_CHECK(j.contains(key), "{}: tensor '{}' has no '{}' field", file, name, key);
     return j.at(key);
@@ -81,7 +67,7 @@ TensorInfo parse_entry(const std::string& file, const std::string& name_text, co
   const uint64_t element_bytes = dtype_bytes(t.dtype);
   STURDY_USAGE_CHECK(element_bytes != 0,
                      "{}: tensor '{}': unknown or unsupported dtype '{}' (supported: F64, F32, F16, "
-                     "BF16, I64, I32, I16, I8, U8, BOOL)", file, name, shown(t.dtype));
+                     "BF16, I64, I32, I16, I8, U8, BOOL)", file, name, printable(t.dtype));
 
   const auto& shape = field("shape");
   STURDY_USAGE_CHECK(shape.is_array() && shape.size() <= 8,
@@ -148,7 +134,7 @@ Header parse_header(const std::string& path, std::string_view json, uint64_t fil
     if (name == "__metadata__") {
       STURDY_USAGE_CHECK(entry.is_object(), "{}: __metadata__ is not an object", path);
       for (const auto& [key, value] : entry.items()) {
-        STURDY_USAGE_CHECK(value.is_string(), "{}: __metadata__ value of '{}' is not a string", path, shown(key));
+        STURDY_USAGE_CHECK(value.is_string(), "{}: __metadata__ value of '{}' is not a string", path, printable(key));
         h.metadata[key] = value.get<std::string>();
       }
       continue;
@@ -164,12 +150,12 @@ Header parse_header(const std::string& path, std::string_view json, uint64_t fil
   uint64_t covered = 0;
   for (const auto& t : h.tensors) {
     STURDY_USAGE_CHECK(t.end <= data_size, "{}: tensor '{}': data_offsets end {} is past the {}-byte data buffer",
-                       path, shown(t.name), t.end, data_size);
+                       path, printable(t.name), t.end, data_size);
     if (t.begin == t.end) continue;
     STURDY_USAGE_CHECK(t.begin >= covered, "{}: tensor '{}': data_offsets begin {} overlaps the previous tensor "
-                       "(ends at {})", path, shown(t.name), t.begin, covered);
+                       "(ends at {})", path, printable(t.name), t.begin, covered);
     STURDY_USAGE_CHECK(t.begin == covered, "{}: tensor '{}': data_offsets begin {} leaves a hole after byte {}",
-                       path, shown(t.name), t.begin, covered);
+                       path, printable(t.name), t.begin, covered);
     covered = t.end;
   }
   STURDY_USAGE_CHECK(covered == data_size, "{}: the tensors cover {} bytes of the {}-byte data buffer", path,

@@ -261,6 +261,13 @@ TEST(Safetensors, ShardedFolderWithIndex) {
   map["model.norm.weight"] = "../elsewhere.safetensors";  // shard names must stay in the folder
   std::ofstream(dir / "model.safetensors.index.json") << nlohmann::json{{"weight_map", map}}.dump();
   EXPECT_NE(usage_error([&] { read_pretrained(dir.string()); }).find("weight_map"), std::string::npos);
+  // Names from the index are quoted on one line: a newline shows as \n.
+  map["model.norm.weight"] = "model-00001-of-00002.safetensors";
+  map["extra\nline"] = "model-00001-of-00002.safetensors";
+  std::ofstream(dir / "model.safetensors.index.json") << nlohmann::json{{"weight_map", map}}.dump();
+  const std::string e = usage_error([&] { read_pretrained(dir.string()); });
+  EXPECT_NE(e.find("unexpected tensor 'extra\\nline'"), std::string::npos) << e;
+  EXPECT_EQ(e.find('\n'), std::string::npos) << e;
   fs::remove_all(dir);
 }
 
