@@ -3,7 +3,8 @@
 # same model, data and step budget (configs/sst2/*.yaml), evaluate each on SST-2 dev with
 # configs/eval/robustness.yaml, and render the comparison with `sturdy report`.
 # Usage: scripts/sst2-objectives.sh [objective...]   (default: all)
-# Environment: STEPS (optimizer steps, default 1000), SEED (run.seed, default the config's),
+# Environment: STEPS (optimizer steps, default 1000), EPOCHS (optim.epochs, default the config's:
+# STEPS is capped at EPOCHS epochs), SEED (run.seed, default the config's),
 # TAG (suffix of the run folder, e.g. TAG=-e1 writes runs/sst2-erm-e1), STURDY_BUILD_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,7 @@ for o in "${objectives[@]}"; do
   rm -rf "$run"
   extra=(--set run.output_dir="$run" --set run.name="sst2-$o$TAG")
   [ -n "${SEED:-}" ] && extra+=(--set run.seed="$SEED")
+  [ -n "${EPOCHS:-}" ] && extra+=(--set optim.epochs="$EPOCHS")
   # FreeAT replays each batch: half the batches give the same number of optimizer steps.
   [ "$o" = freeat ] && extra+=(--set optim.max_steps=$(( ${STEPS:-1000} / 2 )))
   "$STURDY" train --config "configs/sst2/$o.yaml" "${COMMON[@]}" "${extra[@]}"

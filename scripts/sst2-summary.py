@@ -29,7 +29,11 @@ def main(paths):
     for g, rows in groups.items():
         n = len(rows)
         mean = [sum(x[i] for x in rows) / n for i in range(3)]
-        print(f"{g:32} {mean[0]:6.2f} {mean[1]:8.2f} {mean[2]:8.2f}   (n={n})")
+        # Standard error of the mean over seeds (sample standard deviation / sqrt(n)).
+        se = [(sum((x[i] - mean[i]) ** 2 for x in rows) / (n - 1) / n) ** 0.5 if n > 1 else float("nan")
+              for i in range(3)]
+        print(f"{g:32} {mean[0]:6.2f} {mean[1]:8.2f} {mean[2]:8.2f}   (n={n}; standard error "
+              f"{se[0]:.2f} / {se[1]:.2f} / {se[2]:.2f})")
 
 
 if __name__ == "__main__":
