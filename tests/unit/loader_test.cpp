@@ -1,7 +1,8 @@
 // The training loader's tokenization under subword sampling (augment.subword_alpha): every
 // row decodes to its text, the segmentation is a function of (seed, epoch, example id, view)
 // only — the same on 1 or 2 ranks and with 1 or 3 worker threads — and it does vary with the
-// epoch and between the training text and the consistency view.
+// epoch and between the training text and the consistency view; with the LM head it re-segments
+// the prompt only, never the scored continuation.
 #include <unistd.h>
 
 #include <filesystem>
@@ -157,6 +158,49 @@ TEST_F(LoaderSubwordTest, TrainingRefusesSamplingWithABpeModel) {
   }
   c.tokenizer.path = path("t.model");  // the unigram model is accepted
   EXPECT_EQ(resolve_config(c).augment.subword_alpha, 0.1);
+}
+
+// LM batches: sampling segments the (perturbable) prompt; the scored continuation is the same
+// tokens as without sampling, so every view scores the same targets.
+TEST_F(LoaderSubwordTest, LmSamplingLeavesTheScoredContinuationAlone) {
+  auto sampler = std::make_shared<const GlobalSampler>(kExamples, kGlobal, 7);
+  auto batches = [&](SubwordSampling subword) {
+    LoaderOptions o;
+    o.micro_batch = kGlobal;
+    o.max_length = 512;
+    o.lm = true;
+    o.subword = subword;
+    Loader loader(path("c.h5"), tokenizer_, sampler, o);
+    loader.start(0);
+    std::vector<Batch> out;
+    for (int64_t s = 0; s < kExamples / kGlobal; ++s) out.push_back(loader.next());
+    return out;
+  };
+  const auto plain = batches({}), sampled = batches({0.02, 32, 11});
+  int prompts_resegmented = 0;
+  for (size_t s = 0; s < plain.size(); ++s) {
+    ASSERT_EQ(plain[s].example_ids, sampled[s].example_ids);
+    for (size_t i = 0; i < plain[s].example_ids.size(); ++i) {
+      std::vector<int64_t> targets_plain, targets_sampled, prompt_sampled, prompt_plain;
+      auto split = [](const Batch& b, size_t row, std::vector<int64_t>& prompt, std::vector<int64_t>& targets) {
+        bool scored = false;
+        for (int64_t t = 0; t < b.ids.size(1); ++t) {
+          if (!b.mask[row][t].item<bool>()) break;
+          const int64_t label = b.labels[row][t].item<int64_t>();
+          if (label != kIgnoreLabel) {
+            targets.push_back(label);
+            scored = true;
+          }
+          if (!scored) prompt.push_back(b.ids[row][t].item<int64_t>());
+        }
+      };
+      split(plain[s], i, prompt_plain, targets_plain);
+      split(sampled[s], i, prompt_sampled, targets_sampled);
+      EXPECT_EQ(targets_plain, targets_sampled) << "example " << plain[s].example_ids[i];
+      prompts_resegmented += prompt_plain != prompt_sampled;
+    }
+  }
+  EXPECT_GT(prompts_resegmented, kExamples / 4);  // prompts are short: about half change
 }
 
 }  // namespace
