@@ -234,13 +234,16 @@ void emit_field(YAML::Emitter& out, const std::string& v) {
 }
 void emit_field(YAML::Emitter& out, int64_t v) { out << v; }
 void emit_field(YAML::Emitter& out, uint64_t v) { out << v; }
-void emit_field(YAML::Emitter& out, double v) { out << YAML::Precision(17) << v; }
+// The shortest text that parses back to the same double (fmt's "{}"): 0.09 stays "0.09", not
+// "0.089999999999999997" as a fixed 17 digits would write it.
+std::string shortest(double v) { return fmt::format("{}", v); }
+void emit_field(YAML::Emitter& out, double v) { out << shortest(v); }
 void emit_field(YAML::Emitter& out, bool v) { out << YAML::TrueFalseBool << v; }
 void emit_field(YAML::Emitter& out, const std::vector<PerturbOpSpec>& ops) {
   out << YAML::Flow << YAML::BeginSeq;
   for (const auto& op : ops) {
     out << YAML::BeginMap << YAML::Key << "op" << YAML::Value << op.op << YAML::Key << "rate"
-        << YAML::Value << YAML::Precision(17) << op.rate << YAML::EndMap;
+        << YAML::Value << shortest(op.rate) << YAML::EndMap;
   }
   out << YAML::EndSeq << YAML::Block;
 }

@@ -94,6 +94,16 @@ TEST(Config, DumpRoundTrips) {
   EXPECT_DOUBLE_EQ(back.optim.lr, 0.000123);
   ASSERT_EQ(back.augment.ops.size(), 1u);
   EXPECT_EQ(back.augment.ops[0].op, "ocr");
+  // Numbers are written in their shortest exact form, and read back bit for bit.
+  const Config d = parse_config("augment: {subword_alpha: 0.1, ops: [{op: swap, rate: 0.09}]}\n"
+                                "tokenizer: {kind: sentencepiece, path: t.model}\noptim: {lr: 1.0e-5}", "t");
+  const std::string text = dump_config(d);
+  EXPECT_NE(text.find("rate: 0.09}"), std::string::npos) << text;
+  EXPECT_NE(text.find("subword_alpha: 0.1\n"), std::string::npos) << text;
+  const Config e = parse_config(text, "dump");
+  EXPECT_EQ(e.augment.ops[0].rate, 0.09);
+  EXPECT_EQ(e.augment.subword_alpha, 0.1);
+  EXPECT_EQ(e.optim.lr, 1.0e-5);
 }
 
 TEST(Config, SyntaxErrorHasLine) {
