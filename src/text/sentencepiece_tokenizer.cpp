@@ -31,6 +31,7 @@
 #include <sentencepiece_trainer.h>
 
 #include "sturdy/core/error.h"
+#include "sturdy/core/printable.h"
 #include "sturdy/core/rng.h"
 #include "sturdy/text/tokenizer.h"
 
@@ -97,7 +98,7 @@ class SentencePieceTokenizer final : public Tokenizer {
                        path_);
     std::vector<std::vector<int>> candidates;
     const auto status = processor_.NBestEncode({text.data(), text.size()}, static_cast<int>(nbest), &candidates);
-    STURDY_CHECK(status.ok(), "sentencepiece n-best encode with '{}': {}", path_, status.ToString());
+    STURDY_CHECK(status.ok(), "sentencepiece n-best encode with '{}': {}", path_, printable(status.ToString()));
     if (candidates.size() <= 1) return candidates.empty() ? encode(text) : std::move(candidates[0]);
     std::vector<double> logw(candidates.size());
     double top = -std::numeric_limits<double>::infinity();

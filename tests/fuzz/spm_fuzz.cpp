@@ -6,10 +6,13 @@
 // entry point sturdy_spm_load. libsentencepiece (and its protobuf) is Debian's, not
 // instrumented: ASan sees its heap through the interceptors only. Checked on every input:
 //   * loading either succeeds or throws a sturdy::Error with a one-line message;
-//   * a loaded model encodes a few texts to ids inside its vocabulary and decodes them.
+//   * a loaded model encodes a few texts to ids inside its vocabulary and decodes them;
+//   * where it can list segmentations, a sampled one (augment.subword_alpha) is inside the
+//     vocabulary too, or the refusal is a one-line sturdy::Error.
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "fuzz_util.h"
 #include "sturdy/text/tokenizer.h"
@@ -27,6 +30,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (id < 0 || id >= tok->vocab_size()) sturdy_fuzz::fail("spm_fuzz", "id out of range");
     }
     (void)tok->decode(ids);
+    if (tok->samples_segmentations()) {
+      std::vector<int32_t> sampled;
+      if (!sturdy_fuzz::accepts("spm_fuzz", [&] { sampled = tok->encode_sampled(text, 8, 0.1, 7); })) continue;
+      for (int32_t id : sampled) {
+        if (id < 0 || id >= tok->vocab_size()) sturdy_fuzz::fail("spm_fuzz", "sampled id out of range");
+      }
+    }
   }
   return 0;
 }
