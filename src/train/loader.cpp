@@ -170,7 +170,8 @@ EncodeFn Loader::encoder(const std::vector<int64_t>& ids, int64_t epoch, uint64_
   const SubwordSampling s = options_.subword;
   if (!s.enabled()) return {};
   const Tokenizer* tokenizer = tokenizer_.get();
-  return [tokenizer, s, &ids, epoch, view](size_t i, std::string_view text) {
+  // ids by value: the function may outlive the caller's vector (a micro-batch of int64s).
+  return [tokenizer, s, ids, epoch, view](size_t i, std::string_view text) {
     const uint64_t key = hash_key({s.seed, 0x5357u /* 'SW' */, static_cast<uint64_t>(epoch),
                                    static_cast<uint64_t>(ids[i]), view});
     return tokenizer->encode_sampled(text, s.nbest, s.alpha, key);
