@@ -128,16 +128,23 @@ def plot_attacks(plt, runs, out):
                 norms.append(a["norm"])
     if not norms:
         return False
+    # Relative radii (epsilons_relative) are plotted as such, so models of different
+    # embedding scales share an axis; absolute ones on their own.
+    def radius(a):
+        rel = a.get("epsilon_relative")
+        return rel if isinstance(rel, (int, float)) else a["epsilon"]
+
+    relative = any(isinstance(a.get("epsilon_relative"), (int, float)) for _, r in runs for a in r.get("attacks", []))
     fig, axes = plt.subplots(1, len(norms), figsize=(3.4 * len(norms), 2.9), sharey=True, squeeze=False)
     for n, norm in enumerate(norms):
         ax = axes[0][n]
         for label, r in runs:
-            pts = sorted((a["epsilon"], a["accuracy_under_attack"]) for a in r.get("attacks", []) if a["norm"] == norm)
+            pts = sorted((radius(a), a["accuracy_under_attack"]) for a in r.get("attacks", []) if a["norm"] == norm)
             if pts:
                 ax.plot([0.0] + [e for e, _ in pts], [r["clean"]["accuracy"]] + [y for _, y in pts], "-o", ms=3,
                         label=label)
         ax.set_title(f"PGD, {norm} ball", fontsize=9)
-        ax.set_xlabel("ε", fontsize=8)
+        ax.set_xlabel("ε (× embedding scale)" if relative else "ε", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
         if n == 0:

@@ -19,7 +19,9 @@ void register_eval(CLI::App& root, int* exit_code) {
   cmd->add_option("--suite", opts->suite,
                   "Suite name (configs/eval/NAME.yaml) or file (default: eval.suite, else standard)");
   cmd->add_option("--output", opts->output, "Where to write R.json");
-  cmd->add_option("--batch-size", opts->batch_size, "Examples per forward pass (overrides the suite)")
+  cmd->add_option("--batch-size", opts->batch_size, "At most this many sequences per forward (overrides the suite)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--batch-tokens", opts->batch_tokens, "At most this many tokens per forward (overrides the suite)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--max-examples", opts->max_examples, "Evaluate the first N examples only (0 = all)")
       ->check(CLI::NonNegativeNumber);
@@ -34,8 +36,14 @@ void register_eval(CLI::App& root, int* exit_code) {
         std::printf("clean accuracy %.4f (majority-class baseline %.4f) on %lld examples of %s\n",
                     r["clean"]["accuracy"].get<double>(), r["clean"]["majority_baseline"].get<double>(),
                     static_cast<long long>(r["num_examples"].get<int64_t>()), r["dataset"].get<std::string>().c_str());
+        for (const auto& p : r["perturbations"]) {  // the recipe users read first, when the suite has it
+          if (p["name"] == "typos" && p["kind"] == "recipe" && p["rate"].get<double>() == 1.0) {
+            std::printf("accuracy under typos (recipe x1, mean of K=%lld draws) %.4f\n",
+                        static_cast<long long>(p["k"].get<int64_t>()), p["accuracy"].get<double>());
+          }
+        }
         if (r.contains("worst_case")) {
-          std::printf("worst case (%s, K=%lld) accuracy %.4f\n", r["worst_case"]["recipe"].get<std::string>().c_str(),
+          std::printf("worst case over %s noise (K=%lld draws) accuracy %.4f\n", r["worst_case"]["recipe"].get<std::string>().c_str(),
                       static_cast<long long>(r["worst_case"]["k"].get<int64_t>()),
                       r["worst_case"]["accuracy"].get<double>());
         }

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <mpi.h>
+
 #include <unistd.h>
 
 #include <fmt/ranges.h>
@@ -24,63 +26,9 @@
 namespace fs = std::filesystem;
 
 namespace sturdy::eval {
-namespace detail {
-
-Shard read_shard(const CorpusReader& reader, int64_t max_examples, int64_t batch_size, const dist::Context& ctx) {
-  Shard s;
-  s.n = max_examples > 0 ? std::min(max_examples, reader.size()) : reader.size();
-  s.batch_size = batch_size;
-  if (reader.info().num_classes > 0) s.labels.assign(reader.labels().begin(), reader.labels().begin() + s.n);
-  const int64_t batches = (s.n + batch_size - 1) / batch_size;
-  for (int64_t b = ctx.rank(); b < batches; b += ctx.world_size()) {
-    std::vector<int64_t> indices;
-    for (int64_t i = b * batch_size; i < std::min(s.n, (b + 1) * batch_size); ++i) indices.push_back(i);
-    s.batches.push_back(reader.read(indices));
-  }
-  return s;
-}
-
-std::vector<PerturbationRun> perturbation_runs(const Suite& suite) {
-  auto lexicons = suite.lexicon_dir.empty()
-                      ? perturb::Lexicons::builtin()
-                      : perturb::Lexicons::load(perturb::LexiconPaths::from_dir(suite.lexicon_dir));
-  std::vector<PerturbationRun> runs;
-  for (const auto& spec : suite.perturbations) {
-    perturb::Recipe recipe;
-    if (!spec.recipe.empty()) recipe = perturb::load_recipe(spec.recipe, default_recipe_dir());
-    for (double rate : spec.rates) {
-      PerturbationRun run;
-      run.name = spec.name();
-      run.kind = spec.op.empty() ? "recipe" : "op";
-      run.rate = rate;
-      run.k = spec.k > 0 ? spec.k : suite.k;
-      if (spec.op.empty()) {
-        auto ops = recipe.ops;
-        for (auto& op : ops) op.rate = std::min(1.0, op.rate * rate);
-        run.perturber = std::make_shared<const perturb::Perturber>(ops, lexicons, recipe.mode);
-      } else {
-        run.perturber = std::make_shared<const perturb::Perturber>(
-            std::vector<PerturbOpSpec>{{spec.op, rate}}, lexicons);
-      }
-      runs.push_back(std::move(run));
-    }
-  }
-  return runs;
-}
-
-std::shared_ptr<const perturb::Perturber> worst_case_perturber(const Suite& suite) {
-  if (suite.worst_case.recipe.empty()) return nullptr;
-  auto lexicons = suite.lexicon_dir.empty()
-                      ? perturb::Lexicons::builtin()
-                      : perturb::Lexicons::load(perturb::LexiconPaths::from_dir(suite.lexicon_dir));
-  return std::make_shared<const perturb::Perturber>(
-      perturb::Perturber::from_recipe(suite.worst_case.recipe, default_recipe_dir(), lexicons));
-}
-
-}  // namespace detail
-
 namespace {
 
+using detail::BatchLimits;
 using detail::combine;
 using detail::Shard;
 using detail::TextOf;
@@ -104,132 +52,203 @@ nlohmann::json train_cost(const std::string& checkpoint_dir) {
   return cost;
 }
 
-std::vector<int32_t> labels_of(const std::vector<Example>& batch) {
-  std::vector<int32_t> labels;
-  for (const auto& e : batch) labels.push_back(e.label);
-  return labels;
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// One classifier pass over the shard; every rank returns all n predictions.
-Predictions predict_shard(const EvalModel& m, const Shard& shard, const TextOf& text_of, const dist::Context& ctx) {
-  torch::NoGradGuard no_grad;
-  std::vector<int32_t> predicted(shard.n, 0);
-  std::vector<double> confidence(shard.n, 0.0);
-  for (const auto& batch_examples : shard.batches) {
-    std::vector<std::string> texts;
-    for (const auto& e : batch_examples) texts.push_back(text_of ? text_of(e) : e.text);
-    Batch batch = make_batch(m.tokenizer, texts, {}, m.max_length);
-    auto probs = torch::softmax(m.model->forward(batch.ids, batch.mask).to(torch::kFloat64), -1);
-    auto [conf, pred] = probs.max(-1);
-    auto conf_a = conf.accessor<double, 1>();
-    auto pred_a = pred.accessor<int64_t, 1>();
-    for (size_t k = 0; k < batch_examples.size(); ++k) {
-      predicted[batch_examples[k].index] = static_cast<int32_t>(pred_a[k]);
-      confidence[batch_examples[k].index] = conf_a[k];
+// Per-sequence classifier outputs.
+struct Scored {
+  std::vector<int32_t> predicted;
+  std::vector<double> confidence;
+};
+
+// Classifies every sequence; a sequence equal to an earlier one, or to `reference[i / k]`
+// (the clean tokens of the same example), is copied instead of recomputed.
+Scored classify(const EvalModel& m, const std::vector<std::vector<int32_t>>& seqs, const BatchLimits& limits,
+                EvalWork& work, const std::vector<std::vector<int32_t>>* reference = nullptr,
+                const Scored* reference_scored = nullptr, int64_t k = 1) {
+  c10::InferenceMode inference;
+  BatchInvariantGuard invariant;
+  const auto t0 = std::chrono::steady_clock::now();
+  const size_t n = seqs.size();
+  Scored s{std::vector<int32_t>(n, 0), std::vector<double>(n, 0.0)};
+  std::vector<int64_t> from_reference(n, -1);
+  if (reference) {
+    for (size_t i = 0; i < n; ++i) {
+      if (seqs[i] == (*reference)[i / static_cast<size_t>(k)]) from_reference[i] = static_cast<int64_t>(i) / k;
+    }
+  }
+  const auto first = detail::first_occurrences(seqs);
+  std::vector<int64_t> todo;
+  for (size_t i = 0; i < n; ++i) {
+    if (from_reference[i] < 0 && first[i] == static_cast<int64_t>(i)) todo.push_back(static_cast<int64_t>(i));
+  }
+  detail::for_each_length_batch(
+      seqs, limits,
+      [&](const torch::Tensor& ids, const std::vector<int64_t>& members) {
+        const auto mask = torch::ones(ids.sizes(), torch::kBool);
+        const auto probs = torch::softmax(m.model->forward(ids, mask).to(torch::kFloat64), -1);
+        const auto [conf, pred] = probs.max(-1);
+        const auto conf_a = conf.accessor<double, 1>();
+        const auto pred_a = pred.accessor<int64_t, 1>();
+        for (size_t r = 0; r < members.size(); ++r) {
+          s.predicted[members[r]] = static_cast<int32_t>(pred_a[static_cast<int64_t>(r)]);
+          s.confidence[members[r]] = conf_a[static_cast<int64_t>(r)];
+        }
+        work.tokens += ids.numel();
+        work.forwarded += ids.size(0);
+      },
+      &todo);
+  for (size_t i = 0; i < n; ++i) {
+    if (from_reference[i] >= 0) {
+      s.predicted[i] = reference_scored->predicted[from_reference[i]];
+      s.confidence[i] = reference_scored->confidence[from_reference[i]];
+    } else if (first[i] != static_cast<int64_t>(i)) {
+      s.predicted[i] = s.predicted[first[i]];
+      s.confidence[i] = s.confidence[first[i]];
+    }
+  }
+  work.sequences += static_cast<int64_t>(n);
+  work.seconds += seconds_since(t0);
+  return s;
+}
+
+// Per-draw predictions in corpus order from this rank's scores (draw v of local example j
+// at j·k + v); every rank gets all of them.
+std::vector<Predictions> gather_draws(const Shard& shard, const Scored& local, int64_t k, const dist::Context& ctx) {
+  const int64_t n = shard.n;
+  std::vector<int32_t> predicted(static_cast<size_t>(k * n), 0);
+  std::vector<double> confidence(static_cast<size_t>(k * n), 0.0);
+  for (size_t j = 0; j < shard.examples.size(); ++j) {
+    for (int64_t v = 0; v < k; ++v) {
+      const size_t from = j * static_cast<size_t>(k) + static_cast<size_t>(v);
+      const size_t to = static_cast<size_t>(v * n + shard.examples[j].index);
+      predicted[to] = local.predicted[from];
+      confidence[to] = local.confidence[from];
     }
   }
   combine(predicted, ctx);
   combine(confidence, ctx);
-  Predictions p;
-  p.labels = shard.labels;
-  p.predicted = std::move(predicted);
-  p.confidence = std::move(confidence);
-  return p;
-}
-
-// K draws of `perturber`: draw v of example id = apply(text, seed, epoch 0, id, view v).
-std::vector<Predictions> predict_draws(const EvalModel& m, const Shard& shard, const perturb::Perturber& perturber,
-                                       uint64_t seed, int64_t k, const dist::Context& ctx) {
-  std::vector<Predictions> draws;
+  std::vector<Predictions> draws(static_cast<size_t>(k));
   for (int64_t v = 0; v < k; ++v) {
-    draws.push_back(predict_shard(
-        m, shard,
-        [&](const Example& e) {
-          return perturber.apply(e.text, seed, 0, static_cast<uint64_t>(e.id), static_cast<uint64_t>(v));
-        },
-        ctx));
+    draws[v].labels = shard.labels;
+    draws[v].predicted.assign(predicted.begin() + v * n, predicted.begin() + (v + 1) * n);
+    draws[v].confidence.assign(confidence.begin() + v * n, confidence.begin() + (v + 1) * n);
   }
   return draws;
+}
+
+// The token sequences of k draws of `perturber` over this rank's examples (j·k + v):
+// draw v of example id = apply(text, seed, epoch 0, id, view v). Thread-safe.
+std::vector<std::vector<int32_t>> draw_tokens(const EvalModel& m, const Shard& shard,
+                                              const perturb::Perturber& perturber, uint64_t seed, int64_t k) {
+  std::vector<std::vector<int32_t>> seqs;
+  seqs.reserve(shard.examples.size() * static_cast<size_t>(k));
+  for (const Example& e : shard.examples) {
+    for (int64_t v = 0; v < k; ++v) {
+      const std::string text =
+          perturber.apply(e.text, seed, 0, static_cast<uint64_t>(e.id), static_cast<uint64_t>(v));
+      seqs.push_back(detail::classifier_tokens(m.tokenizer, text, m.max_length));
+    }
+  }
+  return seqs;
+}
+
+std::vector<int32_t> labels_of(const Shard& shard, const std::vector<int64_t>& local) {
+  std::vector<int32_t> labels;
+  for (int64_t j : local) labels.push_back(shard.labels[shard.examples[j].index]);
+  return labels;
 }
 
 // PGD on the embedding output against the true label. Returns, per example, the prediction
 // under attack: the first wrong prediction met along the iterates δ₀..δ_steps (an attack
 // succeeds as soon as one iterate fools the model), else the final one. Examples wrong on
-// clean input keep their clean prediction (they are not attacked). Gradients are taken
+// clean input keep their clean prediction (they are not attacked). An example leaves its
+// batch once it is fooled, so later steps work on the survivors only. Gradients are taken
 // w.r.t. δ only (autograd::grad), so no parameter gradient is computed or accumulated.
-std::vector<int32_t> attack_shard(const EvalModel& m, const Shard& shard, const Predictions& clean,
+std::vector<int32_t> attack_shard(const EvalModel& m, const Shard& shard,
+                                  const std::vector<std::vector<int32_t>>& clean_seqs, const Predictions& clean,
                                   const AttackSpec& attack, double epsilon, uint64_t stream, uint64_t seed,
-                                  const dist::Context& ctx) {
+                                  const BatchLimits& limits, const dist::Context& ctx) {
+  BatchInvariantGuard invariant;
   const robust::AdvBall ball{attack.norm, attack.scope, epsilon};
   const double alpha = attack.step_for(epsilon);
   std::vector<int32_t> out(shard.n, 0);
-  for (const auto& batch_examples : shard.batches) {
-    std::vector<std::string> texts;
-    std::vector<int64_t> ids;
-    for (const auto& e : batch_examples) {
-      texts.push_back(e.text);
-      ids.push_back(e.id);
-    }
-    const Batch batch = make_batch(m.tokenizer, texts, labels_of(batch_examples), m.max_length);
-    const int64_t b = static_cast<int64_t>(batch_examples.size());
-    std::vector<bool> done(b, false);
-    for (int64_t i = 0; i < b; ++i) {
-      const int64_t idx = batch_examples[i].index;
-      out[idx] = clean.predicted[idx];
-      done[i] = clean.predicted[idx] != clean.labels[idx];  // not attacked
-    }
-    torch::Tensor emb;
-    {
-      torch::NoGradGuard no_grad;
-      emb = m.model->embed(batch.ids);
-    }
-    auto delta = robust::adv_init(emb, batch.mask, ball, attack.init, ids, seed, stream);
-    for (int64_t step = 0; step <= attack.steps; ++step) {
-      delta.requires_grad_(true);
-      auto logits = m.model->head(m.model->encode(emb + delta, batch.mask), batch.mask);
-      auto pred = logits.argmax(-1);
-      auto pred_a = pred.accessor<int64_t, 1>();
-      bool all_done = true;
-      for (int64_t i = 0; i < b; ++i) {
-        if (done[i]) continue;
-        const int64_t idx = batch_examples[i].index;
-        out[idx] = static_cast<int32_t>(pred_a[i]);
-        done[i] = pred_a[i] != clean.labels[idx];
-        all_done = all_done && done[i];
-      }
-      if (all_done || step == attack.steps) break;
-      auto loss = torch::nn::functional::cross_entropy(
-          logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-      auto grad = torch::autograd::grad({loss}, {delta})[0];
-      delta = robust::adv_step_project(delta.detach(), grad, batch.mask, ball, alpha);
-    }
+  std::vector<int64_t> attacked;  // local positions of the examples correct on clean input
+  for (size_t j = 0; j < shard.examples.size(); ++j) {
+    const int64_t idx = shard.examples[j].index;
+    out[idx] = clean.predicted[idx];
+    if (clean.predicted[idx] == clean.labels[idx]) attacked.push_back(static_cast<int64_t>(j));
   }
+  detail::for_each_length_batch(
+      clean_seqs, limits,
+      [&](const torch::Tensor& batch_ids, const std::vector<int64_t>& members) {
+        std::vector<int64_t> ids;
+        for (int64_t j : members) ids.push_back(shard.examples[j].id);
+        auto labels = torch::tensor(labels_of(shard, members), torch::kInt64);
+        auto mask = torch::ones(batch_ids.sizes(), torch::kBool);
+        torch::Tensor emb;
+        {
+          torch::NoGradGuard no_grad;
+          emb = m.model->embed(batch_ids);
+        }
+        auto delta = robust::adv_init(emb, mask, ball, attack.init, ids, seed, stream);
+        std::vector<int64_t> active = members;  // local positions of the rows still attacked
+        for (int64_t step = 0; step <= attack.steps; ++step) {
+          delta.requires_grad_(true);
+          auto logits = m.model->head(m.model->encode(emb + delta, mask), mask);
+          const auto pred = logits.argmax(-1);
+          const auto pred_a = pred.accessor<int64_t, 1>();
+          std::vector<int64_t> keep;  // rows of this batch still correct
+          for (size_t r = 0; r < active.size(); ++r) {
+            const int64_t idx = shard.examples[active[r]].index;
+            out[idx] = static_cast<int32_t>(pred_a[static_cast<int64_t>(r)]);
+            if (pred_a[static_cast<int64_t>(r)] == clean.labels[idx]) keep.push_back(static_cast<int64_t>(r));
+          }
+          if (keep.empty() || step == attack.steps) break;
+          const auto rows = torch::tensor(keep, torch::kInt64);
+          auto loss = torch::nn::functional::cross_entropy(
+              logits.index_select(0, rows), labels.index_select(0, rows),
+              torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+          auto grad = torch::autograd::grad({loss}, {delta})[0];
+          delta = robust::adv_step_project(delta.detach(), grad, mask, ball, alpha);
+          if (keep.size() < active.size()) {  // the fooled rows leave the batch
+            delta = delta.index_select(0, rows);
+            emb = emb.index_select(0, rows);
+            mask = mask.index_select(0, rows);
+            labels = labels.index_select(0, rows);
+            std::vector<int64_t> still;
+            for (int64_t r : keep) still.push_back(active[r]);
+            active = std::move(still);
+          }
+        }
+      },
+      &attacked);
   combine(out, ctx);
   return out;
 }
 
 // The scale ε is read against: mean per-example Frobenius norm and mean per-token l2 norm of
-// the clean embeddings (real tokens only).
-nlohmann::json embedding_scale(const EvalModel& m, const Shard& shard, const dist::Context& ctx) {
-  torch::NoGradGuard no_grad;
+// the clean embeddings.
+nlohmann::json embedding_scale(const EvalModel& m, const Shard& shard,
+                               const std::vector<std::vector<int32_t>>& clean_seqs, const BatchLimits& limits,
+                               const dist::Context& ctx) {
+  c10::InferenceMode inference;
   std::vector<double> example_norm(shard.n, 0.0), token_norm_sum(shard.n, 0.0);
   std::vector<int64_t> tokens(shard.n, 0);
-  for (const auto& batch_examples : shard.batches) {
-    std::vector<std::string> texts;
-    for (const auto& e : batch_examples) texts.push_back(e.text);
-    const Batch batch = make_batch(m.tokenizer, texts, {}, m.max_length);
-    auto emb = m.model->embed(batch.ids).to(torch::kFloat64) * batch.mask.unsqueeze(-1).to(torch::kFloat64);
-    auto per_token = emb.square().sum(-1).sqrt();  // (B,T)
-    auto ex = per_token.square().sum(-1).sqrt();   // (B)
-    auto tok_sum = per_token.sum(-1);
-    auto count = batch.mask.sum(-1);
-    for (size_t i = 0; i < batch_examples.size(); ++i) {
-      const int64_t idx = batch_examples[i].index;
-      example_norm[idx] = ex[i].item<double>();
-      token_norm_sum[idx] = tok_sum[i].item<double>();
-      tokens[idx] = count[i].item<int64_t>();
+  detail::for_each_length_batch(clean_seqs, limits, [&](const torch::Tensor& ids, const std::vector<int64_t>& members) {
+    const auto per_token = m.model->embed(ids).to(torch::kFloat64).square().sum(-1).sqrt();  // (B,L)
+    const auto ex = per_token.square().sum(-1).sqrt();                                      // (B)
+    const auto tok_sum = per_token.sum(-1);
+    const auto ex_a = ex.accessor<double, 1>();
+    const auto tok_a = tok_sum.accessor<double, 1>();
+    for (size_t r = 0; r < members.size(); ++r) {
+      const int64_t idx = shard.examples[members[r]].index;
+      example_norm[idx] = ex_a[static_cast<int64_t>(r)];
+      token_norm_sum[idx] = tok_a[static_cast<int64_t>(r)];
+      tokens[idx] = ids.size(1);
     }
-  }
+  });
   combine(example_norm, ctx);
   combine(token_norm_sum, ctx);
   combine(tokens, ctx);
@@ -251,9 +270,29 @@ nlohmann::json clean_json(const Predictions& p) {
           {"majority_baseline", majority_share(p.labels)}};
 }
 
+BatchLimits limits_of(const Suite& suite) { return {suite.batch_size, suite.batch_tokens}; }
+
+std::vector<std::vector<int32_t>> clean_tokens(const EvalModel& m, const Shard& shard) {
+  std::vector<std::vector<int32_t>> seqs;
+  seqs.reserve(shard.examples.size());
+  for (const Example& e : shard.examples) seqs.push_back(detail::classifier_tokens(m.tokenizer, e.text, m.max_length));
+  return seqs;
+}
+
+// One classifier pass over the shard; every rank returns all n predictions.
+Predictions predict_shard(const EvalModel& m, const Shard& shard, const TextOf& text_of, const BatchLimits& limits,
+                          EvalWork& work, const dist::Context& ctx) {
+  std::vector<std::vector<int32_t>> seqs;
+  seqs.reserve(shard.examples.size());
+  for (const Example& e : shard.examples) {
+    seqs.push_back(detail::classifier_tokens(m.tokenizer, text_of ? text_of(e) : e.text, m.max_length));
+  }
+  return gather_draws(shard, classify(m, seqs, limits, work), 1, ctx)[0];
+}
+
 // An extra fixed test set: an HDF5 corpus is read directly; any other file is imported
 // (as `sturdy prepare` would, with the checkpoint's label order) into a per-rank temp corpus.
-nlohmann::json evaluate_extra_set(const EvalModel& m, const ExtraSetSpec& spec, const Suite& suite,
+nlohmann::json evaluate_extra_set(const EvalModel& m, const ExtraSetSpec& spec, const Suite& suite, EvalWork& work,
                                   const dist::Context& ctx) {
   std::string path = spec.path;
   std::string temp;
@@ -277,8 +316,8 @@ nlohmann::json evaluate_extra_set(const EvalModel& m, const ExtraSetSpec& spec, 
     const CorpusReader reader(path);
     STURDY_USAGE_CHECK(reader.info().label_names == m.label_names, "{}: labels [{}] differ from the model's [{}]",
                        spec.path, fmt::join(reader.info().label_names, ","), fmt::join(m.label_names, ","));
-    const Shard shard = detail::read_shard(reader, 0, suite.batch_size, ctx);
-    const Predictions p = predict_shard(m, shard, nullptr, ctx);
+    const Shard shard = detail::read_shard(reader, 0, ctx);
+    const Predictions p = predict_shard(m, shard, nullptr, limits_of(suite), work, ctx);
     j = clean_json(p);
     j["name"] = spec.name;
     j["path"] = spec.path;
@@ -291,18 +330,41 @@ nlohmann::json evaluate_extra_set(const EvalModel& m, const ExtraSetSpec& spec, 
   return j;
 }
 
-nlohmann::json evaluate_classifier(const EvalModel& m, const Shard& shard, const Suite& suite,
+// A text pass of the suite: k draws of one perturber.
+struct TextPass {
+  const perturb::Perturber* perturber;
+  int64_t k;
+};
+
+nlohmann::json evaluate_classifier(const EvalModel& m, const Shard& shard, const Suite& suite, EvalWork& work,
                                    const dist::Context& ctx) {
   const auto runs = detail::perturbation_runs(suite);
   const auto worst = detail::worst_case_perturber(suite);
+  const BatchLimits limits = limits_of(suite);
+  std::vector<TextPass> passes;
+  for (const auto& run : runs) passes.push_back({run.perturber.get(), run.k});
+  if (worst) passes.push_back({worst.get(), suite.worst_case.k > 0 ? suite.worst_case.k : suite.k});
+  // Perturbation and tokenization of pass i + 1 run on a helper thread during pass i.
+  detail::PassPipeline<std::vector<std::vector<int32_t>>> pipeline(passes.size(), [&](size_t i) {
+    return draw_tokens(m, shard, *passes[i].perturber, suite.seed, passes[i].k);
+  });
+
   nlohmann::json r;
-  const Predictions clean = predict_shard(m, shard, nullptr, ctx);
+  const auto clean_seqs = clean_tokens(m, shard);
+  const Scored clean_local = classify(m, clean_seqs, limits, work);
+  const Predictions clean = gather_draws(shard, clean_local, 1, ctx)[0];
   r["clean"] = clean_json(clean);
 
+  auto draws_of = [&](size_t i) {
+    const auto seqs = pipeline.take(i);
+    return gather_draws(shard, classify(m, seqs, limits, work, &clean_seqs, &clean_local, passes[i].k), passes[i].k,
+                        ctx);
+  };
   r["perturbations"] = nlohmann::json::array();
-  for (const auto& run : runs) {
-    const auto draws = predict_draws(m, shard, *run.perturber, suite.seed, run.k, ctx);
-    const DrawMetrics d = draw_metrics(clean, draws);
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const auto& run = runs[i];
+    const auto t0 = std::chrono::steady_clock::now();
+    const DrawMetrics d = draw_metrics(clean, draws_of(i));
     r["perturbations"].push_back({{"name", run.name},
                                   {"kind", run.kind},
                                   {"rate", run.rate},
@@ -310,42 +372,59 @@ nlohmann::json evaluate_classifier(const EvalModel& m, const Shard& shard, const
                                   {"accuracy", d.mean_accuracy},
                                   {"worst_case_accuracy", d.worst_case_accuracy},
                                   {"flip_rate", d.flip_rate}});
-    spdlog::info("{} {} @ {}: accuracy {:.4f}, worst-case@{} {:.4f}, flip rate {:.4f}", run.kind, run.name,
-                 run.rate, d.mean_accuracy, run.k, d.worst_case_accuracy, d.flip_rate);
+    spdlog::info("[{}/{}] {} {} @ {}: accuracy {:.4f}, worst-case@{} {:.4f}, flip rate {:.4f} ({:.1f} s)", i + 1,
+                 passes.size(), run.kind, run.name, run.rate, d.mean_accuracy, run.k, d.worst_case_accuracy,
+                 d.flip_rate, seconds_since(t0));
   }
   if (worst) {
-    const int64_t k = suite.worst_case.k > 0 ? suite.worst_case.k : suite.k;
-    const DrawMetrics d = draw_metrics(clean, predict_draws(m, shard, *worst, suite.seed, k, ctx));
+    const int64_t k = passes.back().k;
+    const DrawMetrics d = draw_metrics(clean, draws_of(passes.size() - 1));
     r["worst_case"] = {{"recipe", suite.worst_case.recipe},
                        {"k", k},
                        {"accuracy", d.worst_case_accuracy},
                        {"mean_accuracy", d.mean_accuracy},
                        {"flip_rate", d.flip_rate}};
+    spdlog::info("[{}/{}] worst case {} @{}: accuracy {:.4f}", passes.size(), passes.size(), suite.worst_case.recipe,
+                 k, d.worst_case_accuracy);
   }
 
   r["attacks"] = nlohmann::json::array();
-  if (!suite.attacks.empty()) r["attack_scale"] = embedding_scale(m, shard, ctx);
-  uint64_t stream = 0;
-  for (const auto& attack : suite.attacks) {
-    for (double eps : attack.epsilons) {
-      const auto attacked = attack_shard(m, shard, clean, attack, eps, hash_key({kAttackKey, stream++}),
-                                         suite.seed, ctx);
-      const AttackMetrics a = attack_metrics(clean, attacked);
-      r["attacks"].push_back({{"kind", attack.kind},
-                              {"norm", robust::adv_norm_name(attack.norm)},
-                              {"scope", robust::adv_scope_name(attack.scope)},
-                              {"epsilon", eps},
-                              {"steps", attack.steps},
-                              {"step_size", attack.step_for(eps)},
-                              {"accuracy_under_attack", a.accuracy_under_attack},
-                              {"attack_success_rate", a.attack_success_rate}});
-      spdlog::info("pgd {} eps {}: accuracy under attack {:.4f}, success rate {:.4f}",
-                   robust::adv_norm_name(attack.norm), eps, a.accuracy_under_attack, a.attack_success_rate);
+  if (!suite.attacks.empty()) {
+    const auto scale = embedding_scale(m, shard, clean_seqs, limits, ctx);
+    r["attack_scale"] = scale;
+    uint64_t stream = 0;
+    for (const auto& attack : suite.attacks) {
+      const double unit = attack.scale_of(scale["mean_example_embedding_norm"].get<double>(),
+                                          scale["mean_token_embedding_norm"].get<double>(), m.model->config().dim);
+      std::vector<std::pair<double, double>> radii;  // (ε, relative factor or 0)
+      for (double eps : attack.epsilons) radii.emplace_back(eps, 0.0);
+      for (double rel : attack.epsilons_relative) radii.emplace_back(rel * unit, rel);
+      for (const auto& [eps, rel] : radii) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const auto attacked = attack_shard(m, shard, clean_seqs, clean, attack, eps, hash_key({kAttackKey, stream++}),
+                                           suite.seed, limits, ctx);
+        const AttackMetrics a = attack_metrics(clean, attacked);
+        r["attacks"].push_back({{"kind", attack.kind},
+                                {"norm", robust::adv_norm_name(attack.norm)},
+                                {"scope", robust::adv_scope_name(attack.scope)},
+                                {"epsilon", eps},
+                                {"epsilon_relative", rel > 0 ? nlohmann::json(rel) : nlohmann::json(nullptr)},
+                                {"steps", attack.steps},
+                                {"step_size", attack.step_for(eps)},
+                                {"accuracy_under_attack", a.accuracy_under_attack},
+                                {"attack_success_rate", a.attack_success_rate}});
+        spdlog::info("pgd {} eps {:.4g}{}: accuracy under attack {:.4f}, success rate {:.4f} ({:.1f} s)",
+                     robust::adv_norm_name(attack.norm), eps,
+                     rel > 0 ? fmt::format(" ({} x scale)", rel) : std::string(), a.accuracy_under_attack,
+                     a.attack_success_rate, seconds_since(t0));
+      }
     }
   }
   if (!suite.extra_sets.empty()) {
     r["extra_sets"] = nlohmann::json::array();
-    for (const auto& spec : suite.extra_sets) r["extra_sets"].push_back(evaluate_extra_set(m, spec, suite, ctx));
+    for (const auto& spec : suite.extra_sets) {
+      r["extra_sets"].push_back(evaluate_extra_set(m, spec, suite, work, ctx));
+    }
   }
   return r;
 }
@@ -405,14 +484,15 @@ LoadedModel load_model(const std::string& checkpoint, const std::string& config_
 Predictions predict(LoadedModel& m, const CorpusReader& reader, const TextTransform& transform,
                     int64_t batch_size, const dist::Context& ctx) {
   const EvalModel em{m.model, *m.tokenizer, m.config.data.max_length, m.label_names};
-  const Shard shard = detail::read_shard(reader, 0, batch_size, ctx);
+  const Shard shard = detail::read_shard(reader, 0, ctx);
   TextOf text_of;
   if (transform) text_of = [&](const Example& e) { return transform(e.text, static_cast<uint64_t>(e.id), 0); };
-  return predict_shard(em, shard, text_of, ctx);
+  EvalWork work;
+  return predict_shard(em, shard, text_of, {batch_size, Suite{}.batch_tokens}, work, ctx);
 }
 
 nlohmann::json evaluate(const EvalModel& m, const CorpusReader& reader, const Suite& suite,
-                        const dist::Context& ctx) {
+                        const dist::Context& ctx, EvalWork* work) {
   m.model->eval();
   const bool lm = m.model->config().head == "lm";
   if (!lm) {
@@ -420,11 +500,21 @@ nlohmann::json evaluate(const EvalModel& m, const CorpusReader& reader, const Su
     STURDY_USAGE_CHECK(reader.info().label_names == m.label_names, "{}: labels [{}] differ from the model's [{}]",
                        reader.path(), fmt::join(reader.info().label_names, ","), fmt::join(m.label_names, ","));
   }
-  const Shard shard = detail::read_shard(reader, suite.max_examples, suite.batch_size, ctx);
-  nlohmann::json r = lm ? detail::evaluate_lm(m, shard, suite, ctx) : evaluate_classifier(m, shard, suite, ctx);
+  EvalWork local;
+  const Shard shard = detail::read_shard(reader, suite.max_examples, ctx);
+  nlohmann::json r = lm ? detail::evaluate_lm(m, shard, suite, local, ctx)
+                        : evaluate_classifier(m, shard, suite, local, ctx);
   r["num_examples"] = shard.n;
   r["seed"] = suite.seed;
   r["suite"] = suite.name;
+  if (work) {
+    // Totals over ranks; the time of the slowest rank.
+    std::vector<int64_t> counts{local.sequences, local.forwarded, local.tokens};
+    STURDY_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, counts.data(), 3, MPI_INT64_T, MPI_SUM, ctx.world()));
+    double seconds = local.seconds;
+    STURDY_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &seconds, 1, MPI_DOUBLE, MPI_MAX, ctx.world()));
+    *work = {counts[0], counts[1], counts[2], seconds};
+  }
   return r;
 }
 
@@ -437,6 +527,7 @@ nlohmann::json run_eval(const EvalOptions& options, const dist::Context& ctx) {
       !options.suite.empty() ? options.suite : (!m.config.eval.suite.empty() ? m.config.eval.suite : "standard");
   Suite suite = load_suite(suite_name);
   if (options.batch_size > 0) suite.batch_size = options.batch_size;
+  if (options.batch_tokens > 0) suite.batch_tokens = options.batch_tokens;
   if (options.max_examples >= 0) suite.max_examples = options.max_examples;
   if (options.seed >= 0) suite.seed = static_cast<uint64_t>(options.seed);
   const CorpusReader reader(data);
@@ -444,7 +535,8 @@ nlohmann::json run_eval(const EvalOptions& options, const dist::Context& ctx) {
                suite.origin, ctx.world_size());
 
   const EvalModel em{m.model, *m.tokenizer, m.config.data.max_length, m.label_names};
-  const nlohmann::json body = evaluate(em, reader, suite, ctx);
+  EvalWork work;
+  const nlohmann::json body = evaluate(em, reader, suite, ctx, &work);
   nlohmann::json r;
   r["sturdy_version"] = STURDY_VERSION;
   r["checkpoint"] = m.checkpoint_dir;
@@ -457,7 +549,18 @@ nlohmann::json run_eval(const EvalOptions& options, const dist::Context& ctx) {
   r["head"] = m.config.model.head;
   r.update(body);
   r["cost"] = train_cost(m.checkpoint_dir);
-  r["cost"]["eval_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double eval_seconds = seconds_since(t0);
+  r["cost"]["eval_seconds"] = eval_seconds;
+  // The text passes (clean, perturbed, worst case, extra sets): sequences scored, those that
+  // went through the model (the rest equal the clean text or another draw) and their tokens.
+  r["cost"]["eval_text_passes"] = {{"sequences", work.sequences},
+                                   {"forwarded_sequences", work.forwarded},
+                                   {"forwarded_tokens", work.tokens},
+                                   {"seconds", work.seconds},
+                                   {"tokens_per_second", work.seconds > 0 ? work.tokens / work.seconds : 0.0}};
+  spdlog::info("eval done in {:.1f} s: text passes {:.1f} s, {} of {} sequences through the model, {:.0f} tokens/s",
+               eval_seconds, work.seconds, work.forwarded, work.sequences,
+               work.seconds > 0 ? work.tokens / work.seconds : 0.0);
   if (ctx.is_root() && !options.output.empty()) write_json_atomically(r, options.output);
   return r;
 }

@@ -37,7 +37,13 @@ std::string perturbation_key(const json& p) {
   return fmt::format("{} @ {:g}", name, rate);
 }
 
+// A relative radius is the row key, so models of different embedding scales line up.
 std::string attack_key(const json& a) {
+  const auto rel = a.find("epsilon_relative");
+  if (rel != a.end() && rel->is_number()) {
+    return fmt::format("{} {} ε={:g}×scale ({} steps)", a.value("kind", "pgd"), a.value("norm", "?"),
+                       rel->get<double>(), a.value("steps", 0));
+  }
   return fmt::format("{} {} ε={:g} ({} steps)", a.value("kind", "pgd"), a.value("norm", "?"),
                      a.value("epsilon", 0.0), a.value("steps", 0));
 }

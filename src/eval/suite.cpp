@@ -2,6 +2,7 @@
 #include "sturdy/eval/suite.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -68,6 +69,11 @@ std::string place(const char* list, size_t i) { return fmt::format("{}[{}]", lis
 
 }  // namespace
 
+double AttackSpec::scale_of(double mean_example_norm, double mean_token_norm, int64_t dim) const {
+  if (norm == robust::AdvNorm::kLinf) return mean_token_norm / std::sqrt(static_cast<double>(dim));
+  return scope == robust::AdvScope::kExample ? mean_example_norm : mean_token_norm;
+}
+
 std::string default_suite_dir() {
   if (fs::is_directory("configs/eval")) return "configs/eval";
   return (fs::path(perturb::source_recipe_dir()).parent_path() / "eval").string();
@@ -85,7 +91,8 @@ Suite parse_suite(const std::string& yaml_text, const std::string& origin) {
   STURDY_USAGE_CHECK(root.IsMap(), "{}: a suite is a mapping (keys: name, k, perturbations, attacks, ...)",
                      origin);
   check_keys(root,
-             {"name", "description", "seed", "k", "max_examples", "batch_size", "lexicon_dir", "perturbations",
+             {"name", "description", "seed", "k", "max_examples", "batch_size", "batch_tokens",
+              "lexicon_dir", "perturbations",
               "worst_case", "attacks", "extra_sets", "lm"},
              origin, "");
   Suite s;
@@ -96,10 +103,12 @@ Suite parse_suite(const std::string& yaml_text, const std::string& origin) {
   s.k = get<int64_t>(root, "k", s.k, origin, "");
   s.max_examples = get<int64_t>(root, "max_examples", 0, origin, "");
   s.batch_size = get<int64_t>(root, "batch_size", s.batch_size, origin, "");
+  s.batch_tokens = get<int64_t>(root, "batch_tokens", s.batch_tokens, origin, "");
   s.lexicon_dir = get<std::string>(root, "lexicon_dir", "", origin, "");
   STURDY_USAGE_CHECK(s.k >= 1, "{}: k must be >= 1 (got {})", origin, s.k);
   STURDY_USAGE_CHECK(s.max_examples >= 0, "{}: max_examples must be >= 0 (got {})", origin, s.max_examples);
   STURDY_USAGE_CHECK(s.batch_size >= 1, "{}: batch_size must be >= 1 (got {})", origin, s.batch_size);
+  STURDY_USAGE_CHECK(s.batch_tokens >= 1, "{}: batch_tokens must be >= 1 (got {})", origin, s.batch_tokens);
 
   if (const YAML::Node list = root["perturbations"]; list && !list.IsNull()) {
     STURDY_USAGE_CHECK(list.IsSequence(), "{}: perturbations must be a list of {{op: NAME, rates: [...]}}", origin);
@@ -144,7 +153,7 @@ Suite parse_suite(const std::string& yaml_text, const std::string& origin) {
       const std::string where = place("attacks", i);
       const YAML::Node e = list[i];
       STURDY_USAGE_CHECK(e.IsMap(), "{}: {}: expected a mapping", origin, where);
-      check_keys(e, {"kind", "norm", "scope", "epsilons", "steps", "step_size", "init", "init_magnitude"}, origin,
+      check_keys(e, {"kind", "norm", "scope", "epsilons", "epsilons_relative", "steps", "step_size", "init", "init_magnitude"}, origin,
                  where);
       AttackSpec a;
       const std::string at = fmt::format("{}: {}", origin, where);
@@ -153,12 +162,19 @@ Suite parse_suite(const std::string& yaml_text, const std::string& origin) {
       a.norm = robust::parse_adv_norm(get<std::string>(e, "norm", "l2", origin, where), at + ".norm");
       a.scope = robust::parse_adv_scope(get<std::string>(e, "scope", "example", origin, where), at + ".scope");
       a.epsilons = get_list(e, "epsilons", origin, where);
+      a.epsilons_relative = get_list(e, "epsilons_relative", origin, where);
       a.steps = get<int64_t>(e, "steps", a.steps, origin, where);
       a.step_size = get<double>(e, "step_size", 0.0, origin, where);
       a.init.kind = robust::parse_adv_init(get<std::string>(e, "init", "zero", origin, where), at + ".init");
       a.init.magnitude = get<double>(e, "init_magnitude", 0.0, origin, where);
-      STURDY_USAGE_CHECK(!a.epsilons.empty(), "{}: 'epsilons' is required (e.g. [0.5, 1.0])", at);
+      STURDY_USAGE_CHECK(!a.epsilons.empty() || !a.epsilons_relative.empty(),
+                         "{}: 'epsilons' (absolute) or 'epsilons_relative' (factors of the embedding scale, "
+                         "e.g. [0.05, 0.1, 0.2]) is required",
+                         at);
       for (double eps : a.epsilons) STURDY_USAGE_CHECK(eps > 0, "{}: epsilon {} must be > 0", at, eps);
+      for (double eps : a.epsilons_relative) {
+        STURDY_USAGE_CHECK(eps > 0, "{}: epsilons_relative {} must be > 0", at, eps);
+      }
       STURDY_USAGE_CHECK(a.steps >= 1, "{}: steps must be >= 1", at);
       STURDY_USAGE_CHECK(a.step_size >= 0 && a.init.magnitude >= 0, "{}: step_size and init_magnitude must be >= 0",
                          at);

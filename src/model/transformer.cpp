@@ -34,6 +34,38 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const
   return torch::stack({even, odd}, -1).view({B, T, H, hd});
 }
 
+thread_local bool batch_invariant = false;
+
+// lin(x) for x (..., D). In batch-invariant mode one matrix product per sequence (the last
+// two dimensions of x; one row for 2-D x), so every sequence goes through the same BLAS
+// call whatever else is in its batch: BLAS kernels round differently for different row
+// counts (OpenBLAS's sgemm gives other last bits for row i of an M-row product than of an
+// M'-row one). Inference mode writes each product into its slice; with autograd (the
+// attacks' ascent steps) a batched product over the broadcast weight does the same.
+torch::Tensor linear(const torch::nn::Linear& lin, const torch::Tensor& x) {
+  if (!batch_invariant || x.dim() < 2) return const_cast<torch::nn::LinearImpl&>(*lin).forward(x);
+  const auto& weight = lin->weight;  // (F, D)
+  const int64_t in = x.size(-1), out_features = weight.size(0);
+  const auto seqs = x.dim() == 2 ? x.unsqueeze(1) : x.reshape({-1, x.size(-2), in});  // (S, L, D)
+  const int64_t S = seqs.size(0), L = seqs.size(1);
+  torch::Tensor y;
+  if (c10::InferenceMode::is_enabled() || !torch::GradMode::is_enabled()) {
+    const auto xs = seqs.contiguous();
+    const auto wt = weight.t();
+    y = torch::empty({S, L, out_features}, x.options());
+    for (int64_t s = 0; s < S; ++s) {
+      auto slice = y.select(0, s);
+      at::mm_out(slice, xs.select(0, s), wt);
+    }
+  } else {
+    y = torch::bmm(seqs, weight.t().unsqueeze(0).expand({S, in, out_features}));
+  }
+  if (lin->bias.defined()) y = y + lin->bias;
+  auto shape = x.sizes().vec();
+  shape.back() = out_features;
+  return y.view(shape);
+}
+
 // "[2, 7] Long" for messages.
 std::string describe(const torch::Tensor& t) {
   return c10::str(t.sizes(), " ", t.scalar_type());
@@ -44,6 +76,9 @@ torch::nn::Linear linear(int64_t in, int64_t out, bool bias) {
 }
 
 }  // namespace
+
+BatchInvariantGuard::BatchInvariantGuard() : previous_(batch_invariant) { batch_invariant = true; }
+BatchInvariantGuard::~BatchInvariantGuard() { batch_invariant = previous_; }
 
 void validate_model_config(const ModelConfig& c) {
   auto positive = [](int64_t value, const char* key, const char* hint) {
@@ -138,9 +173,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
                                      const torch::Tensor& sin, const torch::Tensor& bias) {
   const int64_t B = x.size(0), T = x.size(1);
   const int64_t H = heads_, KV = kv_heads_, hd = head_dim_, rep = heads_ / kv_heads_;
-  auto q = wq(x).view({B, T, H, hd});
-  auto k = apply_rope(wk(x).view({B, T, KV, hd}), cos, sin);
-  auto v = wv(x).view({B, T, KV, hd});
+  auto q = linear(wq, x).view({B, T, H, hd});
+  auto k = apply_rope(linear(wk, x).view({B, T, KV, hd}), cos, sin);
+  auto v = linear(wv, x).view({B, T, KV, hd});
 #if TORCH_VERSION_MAJOR >= 2
   q = apply_rope(q, cos, sin).transpose(1, 2);  // (B,H,T,hd)
   if (rep > 1) {                                // fused kernels want one K/V head per query head
@@ -150,7 +185,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   const auto y = at::scaled_dot_product_attention(q, k.transpose(1, 2), v.transpose(1, 2),
                                                   bias.select(1, 0), /*dropout_p=*/0.0,
                                                   /*is_causal=*/false);  // (B,H,T,hd)
-  return wo(y.transpose(1, 2).reshape({B, T, H * hd}));
+  return linear(wo, y.transpose(1, 2).reshape({B, T, H * hd}));
 #else
   // Query heads grouped by the KV head they read: (B,KV,rep*T,hd). Head h = g*rep + r uses
   // KV head g, like Llama's repeat_kv, without copying K/V rep times.
@@ -161,7 +196,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   scores.view({B, KV, rep, T, T}).add_(bias);                // bias (B,1,1,Tq|1,T)
   const auto probs = torch::softmax(scores, -1);
   const auto y = torch::matmul(probs, v.transpose(1, 2));  // (B,KV,rep*T,hd)
-  return wo(y.view({B, KV, rep, T, hd}).permute({0, 3, 1, 2, 4}).reshape({B, T, H * hd}));
+  return linear(wo, y.view({B, KV, rep, T, hd}).permute({0, 3, 1, 2, 4}).reshape({B, T, H * hd}));
 #endif
 }
 
@@ -176,7 +211,7 @@ FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t hidden) {
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
   // Out of place on purpose: an in-place mul_ on silu's output makes autograd save a copy of
   // that output for the gradient of w3 (one (B,T,ffn) clone per layer, ~2% of an ERM step).
-  return w2(torch::silu(w1(x)) * w3(x));
+  return linear(w2, torch::silu(linear(w1, x)) * linear(w3, x));
 }
 
 // --- Block ---------------------------------------------------------------------------
@@ -250,6 +285,12 @@ void TransformerImpl::rope_tables_for(const torch::Tensor& like, int64_t seq_len
                                       torch::Tensor& cos, torch::Tensor& sin) {
   if (!cached_cos_.defined() || cached_cos_.device() != like.device() ||
       cached_cos_.scalar_type() != like.scalar_type()) {
+    if (c10::InferenceMode::is_enabled()) {
+      // A copy made under inference mode could not be saved for a later backward: not cached.
+      cos = rope_cos_.to(like.device(), like.scalar_type()).narrow(0, 0, seq_len);
+      sin = rope_sin_.to(like.device(), like.scalar_type()).narrow(0, 0, seq_len);
+      return;
+    }
     cached_cos_ = rope_cos_.to(like.device(), like.scalar_type());
     cached_sin_ = rope_sin_.to(like.device(), like.scalar_type());
   }
@@ -291,7 +332,7 @@ torch::Tensor TransformerImpl::encode(const torch::Tensor& embeddings, const tor
 }
 
 torch::Tensor TransformerImpl::head(const torch::Tensor& hidden, const torch::Tensor& mask) {
-  if (config_.head == "lm") return output(hidden);  // (B,T,V)
+  if (config_.head == "lm") return linear(output, hidden);  // (B,T,V)
   const int64_t B = hidden.size(0), T = hidden.size(1);
   torch::Tensor pooled;  // (B,D)
   if (config_.pooling == "mean") {
@@ -307,7 +348,7 @@ torch::Tensor TransformerImpl::head(const torch::Tensor& hidden, const torch::Te
                            : (mask.to(torch::kLong) * positions).amax(1);
     pooled = hidden.gather(1, index.view({B, 1, 1}).expand({B, 1, hidden.size(2)})).squeeze(1);
   }
-  return classifier(pooled);  // (B,C)
+  return linear(classifier, pooled);  // (B,C)
 }
 
 torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Tensor& mask) {

@@ -69,21 +69,31 @@ LmText split_lm_text(const Tokenizer& tokenizer, std::string_view text, double p
   return out;
 }
 
+LmSequence lm_sequence(const Tokenizer& tokenizer, std::vector<int32_t> prompt, const std::vector<int32_t>& continuation,
+                       int64_t max_length) {
+  const auto max_prompt = static_cast<size_t>(lm_prompt_cap(max_length));
+  const int32_t bos = tokenizer.bos_id();
+  if (bos >= 0) prompt.insert(prompt.begin(), bos);
+  if (prompt.size() > max_prompt) prompt.erase(prompt.begin(), prompt.end() - static_cast<std::ptrdiff_t>(max_prompt));
+  LmSequence out;
+  out.prompt_length = static_cast<int64_t>(prompt.size());
+  out.ids = std::move(prompt);
+  out.ids.insert(out.ids.end(), continuation.begin(), continuation.end());
+  return out;
+}
+
 Batch make_lm_batch(const Tokenizer& tokenizer, const std::vector<LmText>& texts, int64_t max_length,
                     const EncodeFn& encode_prompt) {
   const int64_t b = static_cast<int64_t>(texts.size());
-  const auto max_prompt = static_cast<size_t>(lm_prompt_cap(max_length));
-  const int32_t bos = tokenizer.bos_id();
   std::vector<std::vector<int32_t>> seqs(b);
   std::vector<int64_t> prompt_len(b);
   for (int64_t i = 0; i < b; ++i) {
-    std::vector<int32_t> p =
-        encode_prompt ? encode_prompt(static_cast<size_t>(i), texts[i].prompt) : tokenizer.encode(texts[i].prompt);
-    if (bos >= 0) p.insert(p.begin(), bos);
-    if (p.size() > max_prompt) p.erase(p.begin(), p.end() - static_cast<std::ptrdiff_t>(max_prompt));
-    prompt_len[i] = static_cast<int64_t>(p.size());
-    seqs[i] = std::move(p);
-    seqs[i].insert(seqs[i].end(), texts[i].continuation.begin(), texts[i].continuation.end());
+    LmSequence s = lm_sequence(tokenizer,
+                               encode_prompt ? encode_prompt(static_cast<size_t>(i), texts[i].prompt)
+                                             : tokenizer.encode(texts[i].prompt),
+                               texts[i].continuation, max_length);
+    prompt_len[i] = s.prompt_length;
+    seqs[i] = std::move(s.ids);
   }
   Batch batch = padded_batch(seqs, tokenizer.pad_id());
   batch.labels = torch::full(batch.ids.sizes(), kIgnoreLabel, torch::kInt64);

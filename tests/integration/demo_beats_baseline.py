@@ -21,11 +21,15 @@ run(mpirun_prefix(2) + [sturdy, "train", "--config", os.path.join(source_dir, "c
                         "--set", "run.output_dir=run", "--set", "optim.epochs=3",
                         "--set", "checkpoint.every_steps=0", "--set", "log.every_steps=25",
                         "--set", "eval.every_steps=50"])
-run(mpirun_prefix(2) + [sturdy, "eval", "--checkpoint", "run", "--output", "R.json"])
+run(mpirun_prefix(2) + [sturdy, "eval", "--checkpoint", "run", "--suite", "demo", "--output", "R.json"])
 r = json.load(open("R.json"))
 acc, base = r["clean"]["accuracy"], r["clean"]["majority_baseline"]
 print(f"clean accuracy {acc:.4f}, majority baseline {base:.4f}, {r['num_examples']} examples")
 assert r["num_examples"] > 500, r["num_examples"]
+# The demo suite's headline rows, and PGD radii relative to the embedding scale.
+assert any(p["name"] == "typos" and p["kind"] == "recipe" and p["rate"] == 1.0 for p in r["perturbations"])
+assert r["worst_case"]["recipe"] == "mixed", r["worst_case"]
+assert r["attacks"] and all(a["epsilon_relative"] is not None for a in r["attacks"]), r["attacks"]
 assert acc > base + 0.15, f"accuracy {acc:.4f} does not clearly beat the majority baseline {base:.4f}"
 # Periodic evaluation (eval.every_steps) writes its results into the metrics log.
 records = [json.loads(line) for line in open("run/metrics.jsonl")]

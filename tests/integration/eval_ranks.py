@@ -1,5 +1,5 @@
-"""Rank-count invariance of `sturdy eval`: the same checkpoint evaluated on 1, 2 and 3 ranks
-gives identical R.json numbers (everything except the timing fields under "cost"), through the
+"""Rank-count and batch-size invariance of `sturdy eval`: the same checkpoint evaluated on 1, 2
+and 3 ranks, and with other batch sizes and token budgets, gives identical R.json numbers (everything except the timing fields under "cost"), through the
 real binary under mpirun. Also checks the strict suite loader's exit code and message, and that
 `sturdy report` renders the results (Markdown always; PNGs when matplotlib is available)."""
 import json
@@ -39,31 +39,40 @@ worst_case: {recipe: mixed, k: 3}
 attacks:
   - {kind: pgd, norm: l2, epsilons: [0.5, 2.0], steps: 4, init: uniform, init_magnitude: 0.1}
   - {kind: pgd, norm: linf, epsilons: [0.05], steps: 3, scope: token}
+  - {kind: pgd, norm: l2, epsilons_relative: [0.3], steps: 3}
 extra_sets:
   - {name: extra, path: extra.tsv}
 """)
 run([sturdy, "train", "--config", "toy.yaml"])
 
+# (ranks, extra eval arguments): the suite's batches of 8, then batches of 3 and batches
+# cut by a 40-token budget, on other rank counts.
+setups = {"1": (1, []), "2": (2, []), "3": (3, []),
+          "1-b3": (1, ["--batch-size", "3"]), "2-t40": (2, ["--batch-size", "64", "--batch-tokens", "40"])}
 results = {}
-for n in (1, 2, 3):
-    out = f"r{n}.json"
+for name, (n, extra) in setups.items():
+    out = f"r{name}.json"
     run((mpirun_prefix(n) if n > 1 else []) +
-        [sturdy, "eval", "--checkpoint", "runs/toy", "--suite", "suite.yaml", "--output", out])
+        [sturdy, "eval", "--checkpoint", "runs/toy", "--suite", "suite.yaml", "--output", out] + extra)
     with open(out) as f:
-        results[n] = json.load(f)
+        results[name] = json.load(f)
+results[1] = results["1"]
 
 
 def without_timing(r):
+    # Timings, and the work counts of the text passes (how many sequences each rank could
+    # reuse depends on the sharding), are not results.
     r = dict(r)
-    r["cost"] = {k: v for k, v in r["cost"].items() if not k.endswith("seconds") and "per_second" not in k}
+    r["cost"] = {k: v for k, v in r["cost"].items()
+                 if not k.endswith("seconds") and "per_second" not in k and not k.startswith("eval_")}
     return json.dumps(r, sort_keys=True)
 
 
 failures = 0
-for n in (2, 3):
+for n in ("2", "3", "1-b3", "2-t40"):
     same = without_timing(results[n]) == without_timing(results[1])
     failures += not same
-    print(f"{n} ranks vs 1 rank: {'identical' if same else 'DIFFERENT'}")
+    print(f"{n} vs 1 rank: {'identical' if same else 'DIFFERENT'}")
     if not same:
         a, b = json.loads(without_timing(results[1])), json.loads(without_timing(results[n]))
         for key in a:
@@ -76,7 +85,10 @@ checks = [
     (r["num_examples"] == 61, "num_examples == 61"),
     (len(r["perturbations"]) == 4, "4 perturbation entries"),
     (r["clean"]["accuracy"] > 0.5, f"trained model beats chance ({r['clean']['accuracy']:.3f})"),
-    (len(r["attacks"]) == 3 and r["extra_sets"][0]["num_examples"] == 23, "attacks and extra set present"),
+    (len(r["attacks"]) == 4 and r["extra_sets"][0]["num_examples"] == 23, "attacks and extra set present"),
+    (r["attacks"][3]["epsilon_relative"] == 0.3 and
+     abs(r["attacks"][3]["epsilon"] - 0.3 * r["attack_scale"]["mean_example_embedding_norm"]) < 1e-12 and
+     r["attacks"][0]["epsilon_relative"] is None, "relative epsilon = 0.3 x mean example embedding norm"),
     (all(0 <= p["worst_case_accuracy"] <= p["accuracy"] for p in r["perturbations"]), "worst-case <= mean"),
 ]
 for ok, what in checks:

@@ -139,6 +139,33 @@ lm: {prompt_fraction: 0.25}
   EXPECT_DOUBLE_EQ(s.lm.prompt_fraction, 0.25);
 }
 
+TEST(EvalSuite, RelativeEpsilonsAndBatchLimits) {
+  const Suite s = parse_suite(R"(
+batch_size: 32
+batch_tokens: 500
+attacks:
+  - {kind: pgd, norm: l2, epsilons_relative: [0.05, 0.1]}
+  - {kind: pgd, norm: l2, scope: token, epsilons: [0.5], epsilons_relative: 0.2}
+  - {kind: pgd, norm: linf, epsilons_relative: [0.1]}
+)",
+                              "r.yaml");
+  EXPECT_EQ(s.batch_size, 32);
+  EXPECT_EQ(s.batch_tokens, 500);
+  ASSERT_EQ(s.attacks.size(), 3u);
+  EXPECT_TRUE(s.attacks[0].epsilons.empty());
+  EXPECT_EQ(s.attacks[0].epsilons_relative, (std::vector<double>{0.05, 0.1}));
+  EXPECT_EQ(s.attacks[1].epsilons, (std::vector<double>{0.5}));
+  // The unit a factor multiplies: example norm (l2 per example), token norm (l2 per token),
+  // token norm / sqrt(dim) (linf: a typical coordinate).
+  EXPECT_DOUBLE_EQ(s.attacks[0].scale_of(8.0, 2.0, 64), 8.0);
+  EXPECT_DOUBLE_EQ(s.attacks[1].scale_of(8.0, 2.0, 64), 2.0);
+  EXPECT_DOUBLE_EQ(s.attacks[2].scale_of(8.0, 2.0, 64), 0.25);
+  auto msg = usage_error([] { parse_suite("attacks:\n  - {norm: l2, steps: 3}\n", "r.yaml"); });
+  EXPECT_NE(msg.find("epsilons_relative"), std::string::npos) << msg;
+  usage_error([] { parse_suite("attacks:\n  - {epsilons_relative: [0]}\n", "r.yaml"); });
+  usage_error([] { parse_suite("batch_tokens: 0\n", "r.yaml"); });
+}
+
 TEST(EvalSuite, UnknownKeysNameFileAndClosestKey) {
   auto msg = usage_error([] { parse_suite("perturbations:\n  - {op: keyboard, rats: [0.1]}\n", "s.yaml"); });
   EXPECT_NE(msg.find("s.yaml"), std::string::npos) << msg;
@@ -155,11 +182,13 @@ TEST(EvalSuite, UnknownKeysNameFileAndClosestKey) {
 }
 
 TEST(EvalSuite, ShippedSuitesLoad) {
-  for (const char* name : {"quick", "standard", "sst2"}) {
+  for (const char* name : {"quick", "standard", "sst2", "demo"}) {
     const Suite s = load_suite(std::string(STURDY_SOURCE_DIR) + "/configs/eval/" + name + ".yaml");
     EXPECT_EQ(s.name, name);
     EXPECT_FALSE(s.perturbations.empty());
     EXPECT_EQ(s.worst_case.recipe, "mixed");
+    // Attack radii relative to the model's embedding scale, so the rows separate models.
+    for (const auto& a : s.attacks) EXPECT_TRUE(a.epsilons.empty() && !a.epsilons_relative.empty()) << name;
   }
   EXPECT_NE(usage_error([] { load_suite("no-such-suite"); }).find("quick"), std::string::npos);
 }
@@ -291,12 +320,16 @@ TEST_F(EvalDriver, BatchSizeAndMaxExamples) {
   const CorpusReader reader(make_corpus());
   Transformer model = make_model("classifier");
   const EvalModel em{model, *tokenizer_, 48, {"neg", "pos"}};
-  Suite a = suite(), b = suite();
-  b.batch_size = 30;  // one batch instead of five: same predictions up to float noise
+  Suite a = suite(), b = suite(), c = suite();
+  b.batch_size = 30;   // large batches instead of batches of 7
+  c.batch_size = 100;  // and batches cut by the token budget instead
+  c.batch_tokens = 40;
   const auto ra = evaluate(em, reader, a, dist::Context::get());
   const auto rb = evaluate(em, reader, b, dist::Context::get());
-  EXPECT_EQ(ra["clean"]["accuracy"], rb["clean"]["accuracy"]);
-  EXPECT_EQ(ra["perturbations"][1]["flip_rate"], rb["perturbations"][1]["flip_rate"]);
+  const auto rc = evaluate(em, reader, c, dist::Context::get());
+  // Sequences are batched by exact length, so every number is the same, bit for bit.
+  EXPECT_EQ(ra.dump(), rb.dump());
+  EXPECT_EQ(ra.dump(), rc.dump());
   a.max_examples = 10;
   EXPECT_EQ(evaluate(em, reader, a, dist::Context::get())["num_examples"], 10);
   // Labels must match the model's.
@@ -353,6 +386,13 @@ TEST_F(EvalDriver, LanguageModelPerplexityAndAgreement) {
   EXPECT_GE(agree, 0.0);
   EXPECT_LE(agree, 1.0);
   EXPECT_EQ(evaluate(em, reader, suite(), dist::Context::get()).dump(), r.dump());
+  // Batched by exact length: other batch sizes and token budgets give the same JSON.
+  Suite small = suite(), budget = suite();
+  small.batch_size = 1;
+  budget.batch_size = 100;
+  budget.batch_tokens = 60;
+  EXPECT_EQ(evaluate(em, reader, small, dist::Context::get()).dump(), r.dump());
+  EXPECT_EQ(evaluate(em, reader, budget, dist::Context::get()).dump(), r.dump());
 }
 
 // --- report ------------------------------------------------------------------------------

@@ -3,10 +3,14 @@
 // embedding-space PGD attacks and extra fixed test sets; LM checkpoints get perplexity and
 // next-token agreement instead. Writes R.json in the DESIGN.md schema.
 //
-// Distribution: the examples are cut into fixed batches of suite.batch_size in corpus order;
-// rank r handles batches r, r+W, r+2W, ... Each per-example result is written by exactly one
-// rank and summed over ranks, and every metric is computed from the combined per-example
-// vectors in corpus order, so R.json is bit-identical for any number of ranks.
+// Distribution: rank r evaluates examples r, r+W, r+2W, ...; it groups the token sequences of
+// a pass (the clean texts, or all K draws of a perturbation) by exact length, so a batch has
+// no padding, and fills batches up to suite.batch_size sequences and suite.batch_tokens
+// tokens. A sequence's result does not depend on its batch, each per-example result is
+// written by exactly one rank and summed over ranks, and every metric is computed from the
+// combined per-example vectors in corpus order, so R.json is bit-identical for any number of
+// ranks and any batch size. Draws whose tokens equal the clean text's reuse its result; the
+// next pass is perturbed and tokenized on a helper thread while the model runs.
 //
 // Keying (docs/evaluation.md): draw v (0..K-1) of example id under a perturbation is
 // Perturber::apply(text, suite.seed, epoch 0, id, view v); an attack's random start for
@@ -38,6 +42,7 @@ struct EvalOptions {
   std::string suite;        // suite name or file; default eval.suite, else "standard"
   std::string output;       // R.json path ("" = print only)
   int64_t batch_size = 0;   // > 0 overrides the suite's batch_size
+  int64_t batch_tokens = 0; // > 0 overrides the suite's batch_tokens
   int64_t max_examples = -1;  // >= 0 overrides the suite's max_examples
   int64_t seed = -1;          // >= 0 overrides the suite's seed
 };
@@ -67,12 +72,21 @@ struct EvalModel {
 Predictions predict(LoadedModel& m, const CorpusReader& reader, const TextTransform& transform,
                     int64_t batch_size, const dist::Context& ctx);
 
+// What the model did in the text passes of one evaluation (totals over ranks; seconds of the
+// slowest rank).
+struct EvalWork {
+  int64_t sequences = 0;  // sequences scored (K draws per example and pass, clean included)
+  int64_t forwarded = 0;  // of those, sequences that went through the model
+  int64_t tokens = 0;     // their tokens
+  double seconds = 0;     // wall time of the text passes
+};
+
 // The measurement part of R.json for one model, corpus and suite: num_examples, seed, suite,
 // clean, perturbations, worst_case, attacks, extra_sets (classifier) or the LM equivalents.
 // Collective: every rank must call it; every rank gets the same JSON. The model is put in
 // eval mode and left there.
 nlohmann::json evaluate(const EvalModel& m, const CorpusReader& reader, const Suite& suite,
-                        const dist::Context& ctx);
+                        const dist::Context& ctx, EvalWork* work = nullptr);
 
 // Runs the evaluation and returns R.json; rank 0 writes it to options.output when set.
 nlohmann::json run_eval(const EvalOptions& options, const dist::Context& ctx);

@@ -4,7 +4,8 @@
 //   seed: 1                 # perturbation / attack seed (the same for every model compared)
 //   k: 5                    # draws per perturbation (worst-case@K, flip rate)
 //   max_examples: 0         # 0 = the whole corpus, N = its first N examples
-//   batch_size: 64
+//   batch_size: 256         # at most this many sequences per forward
+//   batch_tokens: 8192      # and at most this many tokens (sequences are grouped by length)
 //   perturbations:
 //     - {op: keyboard, rates: [0.05, 0.1, 0.2]}     # one op at each rate
 //     - {recipe: typos, rates: [1.0]}               # a recipe, its rates scaled by each factor
@@ -12,6 +13,8 @@
 //   attacks:
 //     - {kind: pgd, norm: l2, epsilons: [0.5, 1, 2], steps: 10, step_size: 0, scope: example,
 //        init: zero, init_magnitude: 0}             # step_size 0: 2.5·ε/steps
+//     - {kind: pgd, norm: l2, epsilons_relative: [0.05, 0.1, 0.2], steps: 10}
+//                              # ε = factor × the model's embedding scale (AttackSpec::scale_of)
 //   extra_sets:
 //     - {name: sst2-test, path: data/test.tsv, format: tsv, text_field: sentence, label_field: label}
 //   lm: {prompt_fraction: 0.5}
@@ -46,10 +49,16 @@ struct AttackSpec {
   std::string kind = "pgd";
   robust::AdvNorm norm = robust::AdvNorm::kL2;
   robust::AdvScope scope = robust::AdvScope::kExample;
-  std::vector<double> epsilons;
+  std::vector<double> epsilons;           // absolute radii
+  std::vector<double> epsilons_relative;  // radii as factors of the embedding scale (scale_of)
   int64_t steps = 10;
   double step_size = 0.0;  // 0: 2.5 · ε / steps (reaches the sphere from the centre)
   robust::AdvInit init;    // random start; default none (δ₀ = 0)
+  // The embedding scale a relative ε multiplies, from the clean embeddings' mean norms:
+  // l2 per example: the mean Frobenius norm of an example's embeddings; l2 per token: the
+  // mean l2 norm of one token's embedding; linf: that per-token norm / sqrt(dim), the size
+  // of a typical coordinate.
+  double scale_of(double mean_example_norm, double mean_token_norm, int64_t dim) const;
   // α for one ε.
   double step_for(double epsilon) const {
     return step_size > 0 ? step_size : 2.5 * epsilon / static_cast<double>(steps);
@@ -77,7 +86,8 @@ struct Suite {
   uint64_t seed = 1;
   int64_t k = 5;
   int64_t max_examples = 0;
-  int64_t batch_size = 64;
+  int64_t batch_size = 256;    // sequences per forward, at most
+  int64_t batch_tokens = 8192;  // tokens per forward, at most (one sequence always fits)
   std::string lexicon_dir;   // "" = built-in lexicons and /usr/share/wordnet
   std::vector<PerturbationSpec> perturbations;
   WorstCaseSpec worst_case;

@@ -20,6 +20,21 @@
 
 namespace sturdy {
 
+// While alive, forwards on this thread compute every linear layer with one matrix product
+// per sequence instead of one for the whole batch, so a sequence's outputs are bitwise the
+// same in any batch of sequences of its length (the other ops already treat rows apart).
+// `sturdy eval` uses it so that its results do not depend on batch size or world size.
+class BatchInvariantGuard {
+ public:
+  BatchInvariantGuard();
+  ~BatchInvariantGuard();
+  BatchInvariantGuard(const BatchInvariantGuard&) = delete;
+  BatchInvariantGuard& operator=(const BatchInvariantGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
 // Throws UsageError naming the offending model.* key (e.g. "model.dim (100) must be
 // divisible by model.heads (3)"). Called by the Transformer constructor.
 void validate_model_config(const ModelConfig& config);

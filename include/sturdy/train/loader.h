@@ -65,6 +65,14 @@ int64_t lm_prompt_cap(int64_t max_length);
 int64_t lm_continuation_cap(int64_t max_length);
 // Splits `text` with `prompt_fraction` and tokenizes the continuation (capped).
 LmText split_lm_text(const Tokenizer& tokenizer, std::string_view text, double prompt_fraction, int64_t max_length);
+// One LM row: [bos] + the prompt's last tokens (lm_prompt_cap in all) + the continuation.
+// Position t predicts token t + 1; the scored positions are max(prompt_length, 1) - 1 onwards.
+struct LmSequence {
+  std::vector<int32_t> ids;
+  int64_t prompt_length = 0;  // bos included
+};
+LmSequence lm_sequence(const Tokenizer& tokenizer, std::vector<int32_t> prompt, const std::vector<int32_t>& continuation,
+                       int64_t max_length);
 // `encode_prompt` tokenizes the prompts (the continuation is tokenized by split_lm_text).
 Batch make_lm_batch(const Tokenizer& tokenizer, const std::vector<LmText>& texts, int64_t max_length,
                     const EncodeFn& encode_prompt = {});
