@@ -69,6 +69,7 @@ void add_step_bench(CLI::App& bench, int* exit_code) {
   cmd->callback([o, exit_code] {
     log::init(0, 1);
     torch::set_num_threads(static_cast<int>(o->threads));
+    set_blas_threads(static_cast<int>(o->threads));
     print_machine("step");
     const std::string data = o->data.empty() ? std::string(STURDY_SOURCE_DIR) + "/../shared/data/sst2/train.tsv" : o->data;
     const auto sentences = read_tsv_sentences(data, o->batch * 8);

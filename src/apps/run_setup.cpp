@@ -13,6 +13,7 @@ dist::Context& start_distributed(const std::string& command, bool verbose) {
   log::init(ctx.rank(), ctx.world_size(), verbose);
   const int threads = threads_per_rank(ctx.local_size());
   torch::set_num_threads(threads);
+  set_blas_threads(threads);  // else OpenBLAS runs a core's worth of threads in every rank
   const std::string core = blas_core_name();
   spdlog::info("sturdy {} {} | {} rank(s) via {} | {} thread(s) per rank | {} | BLAS core {}",
                command, STURDY_VERSION, ctx.world_size(), ctx.launch().launcher, threads, cpu_model(),

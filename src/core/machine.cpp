@@ -66,6 +66,14 @@ std::string blas_warning() {
                      core, suggest == "Haswell" ? "AVX2" : "AVX-512", suggest);
 }
 
+bool set_blas_threads(int threads) {
+  using SetThreads = void (*)(int);
+  auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (fn == nullptr) return false;
+  fn(threads);
+  return true;
+}
+
 int threads_per_rank(int local_ranks) {
   if (const char* v = std::getenv("OMP_NUM_THREADS")) {
     const int n = std::atoi(v);

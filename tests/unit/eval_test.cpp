@@ -5,6 +5,8 @@
 // tests/integration/eval_ranks.py.
 #include <gtest/gtest.h>
 
+#include <dlfcn.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +15,7 @@
 
 #include <torch/torch.h>
 
+#include "sturdy/core/machine.h"
 #include "sturdy/core/error.h"
 #include "sturdy/data/corpus.h"
 #include "sturdy/dist/context.h"
@@ -393,6 +396,18 @@ TEST_F(EvalDriver, LanguageModelPerplexityAndAgreement) {
   budget.batch_tokens = 60;
   EXPECT_EQ(evaluate(em, reader, small, dist::Context::get()).dump(), r.dump());
   EXPECT_EQ(evaluate(em, reader, budget, dist::Context::get()).dump(), r.dump());
+}
+
+// --- threads ------------------------------------------------------------------------------
+
+// OpenBLAS keeps its own thread pool; start-up sets it to the rank's share of the cores so two
+// ranks on two cores do not run four BLAS threads.
+TEST(Machine, BlasThreadsFollowTheRank) {
+  using GetThreads = int (*)();
+  auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  if (get == nullptr) GTEST_SKIP() << "the BLAS in use is not OpenBLAS";
+  ASSERT_TRUE(set_blas_threads(1));
+  EXPECT_EQ(get(), 1);
 }
 
 // --- report ------------------------------------------------------------------------------

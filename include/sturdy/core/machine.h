@@ -10,6 +10,9 @@ std::string cpu_model();
 // OpenBLAS's detected kernel ("Prescott", "Haswell", "Cooperlake", ...) or "" when the
 // BLAS in use is not OpenBLAS.
 std::string blas_core_name();
+// Sets OpenBLAS's own thread pool (which otherwise starts one thread per core in every
+// rank, whatever LibTorch was told) to `threads`; false when the BLAS is not OpenBLAS.
+bool set_blas_threads(int threads);
 // A warning when OpenBLAS picked kernels far below what the CPU supports (e.g. SSE3
 // 'Prescott' kernels on an AVX-512 Xeon), with the environment variable that fixes it;
 // "" when all is well.
