@@ -22,8 +22,9 @@ if(TARGET sturdy)
 endif()
 if(TARGET sturdy)
   # Checkpoints and resume (issue 7): exact resume after kill -9, world-size change, damage,
-  # full disk, preemption signals; preemption + requeue under a real local Slurm.
-  foreach(_t resume_exact resume_world_size resume_damage resume_preempt)
+  # full disk, preemption signals; preemption + requeue under a real local Slurm. Exact resume
+  # of every objective with augmentation and subword sampling (issue 17: resume_objectives).
+  foreach(_t resume_exact resume_world_size resume_damage resume_preempt resume_objectives)
     add_test(NAME integration.${_t}
              COMMAND ${STURDY_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/${_t}.py $<TARGET_FILE:sturdy>
                      ${CMAKE_CURRENT_BINARY_DIR}/integration/${_t})
