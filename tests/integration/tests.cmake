@@ -73,3 +73,11 @@ if(TARGET sturdy)
                    ${CMAKE_CURRENT_BINARY_DIR}/integration/lm_train)
   set_tests_properties(integration.lm_train PROPERTIES TIMEOUT 600 LABELS "mpi;integration" RUN_SERIAL ON)
 endif()
+if(TARGET sturdy)
+  # Golden loss curve (issue 17): 30 steps must reproduce tests/integration/golden/loss_30.json;
+  # STURDY_GOLDEN_REGEN=1 rewrites it (docs/reliability.md, "Numerics tests").
+  add_test(NAME integration.golden_loss
+           COMMAND ${STURDY_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/golden_loss.py $<TARGET_FILE:sturdy>
+                   ${CMAKE_CURRENT_BINARY_DIR}/integration/golden_loss)
+  set_tests_properties(integration.golden_loss PROPERTIES TIMEOUT 300 LABELS "integration")
+endif()
