@@ -20,7 +20,7 @@ import time
 
 from common import run, write_toy_tsv
 
-# Largest |loss - golden| allowed at any step. Measured on this machine (AMD EPYC, 2026-11-29)
+# Largest |loss - golden| allowed at any step. Measured on this machine (AMD EPYC, 2026-12-04)
 # when only the summation order changes: OPENBLAS_CORETYPE Haswell and Zen 0, SkylakeX 2.2e-7,
 # Sandybridge 2.1e-7, Prescott 3.1e-7, OMP_NUM_THREADS=2 2.1e-7 (at steps 23-24). A change of
 # the numerics moves it by far more: optim.lr +1% 8.9e-3, +0.1% 1.0e-3, beta2 0.999 -> 0.998

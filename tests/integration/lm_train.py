@@ -45,7 +45,7 @@ log: {every_steps: 1}
 # Largest |parameter difference| allowed between 1 rank x 16 and 2 ranks x 8. The two sum the
 # gradients in another order, and AdamW's first steps divide each gradient by its own size
 # (m/sqrt(v)), which turns rounding differences of near-zero gradients into visible ones.
-# Measured 2026-11-29 (OMP_NUM_THREADS=1, constant lr): 3.3e-6 without bucketing, 5.8e-7 with
+# Measured 2026-12-04 (OMP_NUM_THREADS=1, constant lr): 3.3e-6 without bucketing, 5.8e-7 with
 # bucket_window 4; with the linear schedule (one real step) 1.7e-6 and 2.9e-7, and the 1-rank
 # run alone then moves by 2.2e-6 when OMP_NUM_THREADS goes from 1 to 2.
 DP_TOL = 1e-5
