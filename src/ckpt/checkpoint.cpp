@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "sturdy/ckpt/rng_state.h"
 #include "sturdy/core/h5.h"
 #include "sturdy/core/error.h"
 #include "sturdy/core/sha256.h"
@@ -99,7 +100,8 @@ void read_tensors(const std::string& path, const std::vector<NamedParameter>& in
 }
 
 std::string save(const std::string& run_dir, const std::vector<NamedParameter>& model,
-                 const std::vector<NamedParameter>& optimizer, const TrainState& state) {
+                 const std::vector<NamedParameter>& optimizer, const TrainState& state,
+                 const std::vector<NamedParameter>& objective) {
   const fs::path root = fs::path(run_dir) / "checkpoints";
   const std::string name = step_name(state.step);
   const fs::path final_dir = root / name;
@@ -119,11 +121,17 @@ std::string save(const std::string& run_dir, const std::vector<NamedParameter>& 
   try {
     const std::string model_path = (tmp_dir / "model.h5").string();
     const std::string optim_path = (tmp_dir / "optimizer.h5").string();
-    reserve_space(tmp_dir, estimated_bytes(model) + estimated_bytes(optimizer));
+    const std::string objective_path = (tmp_dir / "objective.h5").string();
+    reserve_space(tmp_dir, estimated_bytes(model) + estimated_bytes(optimizer) +
+                               (objective.empty() ? 0 : estimated_bytes(objective)));
     write_tensors(model_path, model);
     fsync_path(model_path, false);
     write_tensors(optim_path, optimizer);
     fsync_path(optim_path, false);
+    if (!objective.empty()) {
+      write_tensors(objective_path, objective);
+      fsync_path(objective_path, false);
+    }
     nlohmann::json j;
     j["format"] = "sturdy-checkpoint";
     j["version"] = 1;
@@ -138,6 +146,7 @@ std::string save(const std::string& run_dir, const std::vector<NamedParameter>& 
     j["label_names"] = state.label_names;
     j["extra"] = state.extra;
     j["sha256"] = {{"model.h5", sha256_file(model_path)}, {"optimizer.h5", sha256_file(optim_path)}};
+    if (!objective.empty()) j["sha256"]["objective.h5"] = sha256_file(objective_path);
     write_text_file((tmp_dir / "state.json").string(), j.dump(2) + "\n");
     fsync_path(tmp_dir.string(), true);
     fs::remove_all(final_dir, ec);
@@ -170,6 +179,89 @@ void load_model(const std::string& dir, const std::vector<NamedParameter>& into)
 void load_optimizer(const std::string& dir, const std::vector<NamedParameter>& into) {
   verify_sha(dir, "optimizer.h5");
   read_tensors((fs::path(dir) / "optimizer.h5").string(), into);
+}
+
+std::vector<NamedParameter> load_objective(const std::string& dir, const std::vector<std::string>& names) {
+  const std::string path = (fs::path(dir) / "objective.h5").string();
+  if (!lists_file(dir, "objective.h5")) {
+    throw UsageError(fmt::format("{}: missing: {}/state.json records no objective state (a checkpoint of an "
+                                 "objective that keeps none, or from an older Sturdy)", path, dir));
+  }
+  verify_sha(dir, "objective.h5");
+  std::vector<NamedParameter> out;
+  for (const auto& name : names) {
+    const auto shape = stored_float_shape(path, name);
+    auto t = torch::empty(shape, torch::kFloat32);
+    read_float_tensors(path, {{name, shape}}, [&](size_t) { return t.data_ptr<float>(); });
+    out.push_back({name, t});
+  }
+  return out;
+}
+
+std::string rank_tensor_name(const std::string& name, int rank) { return fmt::format("{}.rank{}", name, rank); }
+
+namespace {
+
+// A rank's tensors as bytes for gather_strings: per tensor the name length, the name, the
+// rank, the sizes (int64) and the float32 values, in native byte order (all ranks run the
+// same build).
+template <class T>
+void put(std::string* out, const T& v) {
+  out->append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+template <class T>
+T take(const std::string& in, size_t* at) {
+  STURDY_CHECK(*at + sizeof(T) <= in.size(), "gathered tensor bytes end early ({} of {})", *at, in.size());
+  T v;
+  std::memcpy(&v, in.data() + *at, sizeof v);
+  *at += sizeof v;
+  return v;
+}
+
+std::string pack(const std::vector<NamedParameter>& tensors) {
+  std::string out;
+  for (const auto& [name, tensor] : tensors) {
+    auto t = tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    put(&out, static_cast<uint64_t>(name.size()));
+    out += name;
+    put(&out, static_cast<int64_t>(t.dim()));
+    for (const int64_t d : t.sizes()) put(&out, d);
+    out.append(reinterpret_cast<const char*>(t.data_ptr<float>()), static_cast<size_t>(t.numel()) * sizeof(float));
+  }
+  return out;
+}
+
+std::vector<NamedParameter> unpack(const std::string& bytes, int rank) {
+  std::vector<NamedParameter> out;
+  size_t at = 0;
+  while (at < bytes.size()) {
+    const auto length = take<uint64_t>(bytes, &at);
+    STURDY_CHECK(at + length <= bytes.size(), "gathered tensor name runs past the end");
+    std::string name = bytes.substr(at, length);
+    at += length;
+    const auto dims = take<int64_t>(bytes, &at);
+    std::vector<int64_t> sizes;
+    for (int64_t i = 0; i < dims; ++i) sizes.push_back(take<int64_t>(bytes, &at));
+    auto t = torch::empty(sizes, torch::kFloat32);
+    const size_t n = static_cast<size_t>(t.numel()) * sizeof(float);
+    STURDY_CHECK(at + n <= bytes.size(), "gathered tensor '{}' runs past the end", name);
+    std::memcpy(t.data_ptr<float>(), bytes.data() + at, n);
+    at += n;
+    out.push_back({rank_tensor_name(name, rank), t});
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<NamedParameter> gather_rank_tensors(const dist::Context& ctx, const std::vector<NamedParameter>& local) {
+  const auto all = gather_strings(ctx, pack(local));
+  std::vector<NamedParameter> out;
+  for (size_t r = 0; r < all.size(); ++r) {
+    for (auto& t : unpack(all[r], static_cast<int>(r))) out.push_back(std::move(t));
+  }
+  return out;
 }
 
 }  // namespace sturdy::ckpt

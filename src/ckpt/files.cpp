@@ -152,6 +152,19 @@ void verify(const std::string& dir) {
   }
   verify_sha(dir, "model.h5");
   verify_sha(dir, "optimizer.h5");
+  if (lists_file(dir, "objective.h5")) verify_sha(dir, "objective.h5");
+}
+
+bool lists_file(const std::string& dir, const std::string& file) {
+  const std::string path = (fs::path(dir) / "state.json").string();
+  try {
+    const auto j = nlohmann::json::parse(read_text_file(path, kMaxStateBytes));
+    return j.is_object() && j.contains("sha256") && j["sha256"].is_object() && j["sha256"].contains(file);
+  } catch (const nlohmann::json::exception& e) {
+    throw RuntimeError(fmt::format("{}: not valid JSON (damaged checkpoint): {}", path, e.what()));
+  } catch (const Error& e) {
+    throw RuntimeError(e.what());
+  }
 }
 
 void verify_sha(const std::string& dir, const std::string& file) {
@@ -291,43 +304,62 @@ TrainState read_state(const std::string& dir) {
   return s;
 }
 
-void read_float_tensors(const std::string& path, const std::vector<TensorSpec>& specs,
-                        const std::function<float*(size_t)>& dest) {
-  h5::QuietErrors quiet;
+namespace {
+
+// `path` opened read-only. Strong close: a dataset whose read failed (checksum) may not close
+// cleanly on its own; the file's close then takes it along instead of leaving it to crash
+// HDF5's exit handler.
+h5::File open_tensor_file(const std::string& path) {
   if (H5Fis_hdf5(path.c_str()) <= 0) throw UsageError(fmt::format("{}: not an HDF5 file", path));
-  // Strong close: a dataset whose read failed (checksum) may not close cleanly on its own; the
-  // file's close then takes it along instead of leaving it to crash HDF5's exit handler.
   h5::Plist fapl(h5::check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate", path));
   h5::check(H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG), "H5Pset_fclose_degree", path);
   h5::File file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()));
   if (!file.valid()) throw UsageError(fmt::format("{}: cannot open as HDF5", path));
+  return file;
+}
+
+// Dataset `name` of `file`, checked to exist, be a floating-point dataset of rank <= 8;
+// its extents in *dims.
+h5::Dataset open_float_dataset(const h5::File& file, const std::string& where, const std::string& name,
+                               std::vector<int64_t>* dims) {
+  if (name.empty() || name.find('/') != std::string::npos || H5Lexists(file.get(), name.c_str(), H5P_DEFAULT) <= 0) {
+    throw UsageError(fmt::format("{} is missing (checkpoint from another model?)", where));
+  }
+  H5O_info_t info{};
+  if (H5Oget_info_by_name2(file.get(), name.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0 ||
+      info.type != H5O_TYPE_DATASET) {
+    throw UsageError(fmt::format("{} is not a dataset", where));
+  }
+  h5::Dataset ds(H5Dopen2(file.get(), name.c_str(), H5P_DEFAULT));
+  if (!ds.valid()) throw UsageError(fmt::format("{} cannot be opened (damaged file?)", where));
+  h5::Type type(H5Dget_type(ds.get()));
+  if (!type.valid() || H5Tget_class(type.get()) != H5T_FLOAT) {
+    throw UsageError(fmt::format("{} is not floating point", where));
+  }
+  h5::Space space(H5Dget_space(ds.get()));
+  const int rank = space.valid() ? H5Sget_simple_extent_ndims(space.get()) : -1;
+  if (rank < 0 || rank > kMaxTensorRank) throw UsageError(fmt::format("{} has a bad shape", where));
+  std::vector<hsize_t> extents(static_cast<size_t>(rank));
+  if (rank > 0 && H5Sget_simple_extent_dims(space.get(), extents.data(), nullptr) < 0) {
+    throw UsageError(fmt::format("{} has a bad shape", where));
+  }
+  dims->assign(extents.begin(), extents.end());
+  return ds;
+}
+
+}  // namespace
+
+void read_float_tensors(const std::string& path, const std::vector<TensorSpec>& specs,
+                        const std::function<float*(size_t)>& dest) {
+  h5::QuietErrors quiet;
+  h5::File file = open_tensor_file(path);
   for (size_t i = 0; i < specs.size(); ++i) {
     const std::string& name = specs[i].name;
     const std::string where = fmt::format("{}: dataset '{}'", path, name);
-    if (name.empty() || name.find('/') != std::string::npos || H5Lexists(file.get(), name.c_str(), H5P_DEFAULT) <= 0) {
-      throw UsageError(fmt::format("{} is missing (checkpoint from another model?)", where));
-    }
-    H5O_info_t info{};
-    if (H5Oget_info_by_name2(file.get(), name.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0 ||
-        info.type != H5O_TYPE_DATASET) {
-      throw UsageError(fmt::format("{} is not a dataset", where));
-    }
-    h5::Dataset ds(H5Dopen2(file.get(), name.c_str(), H5P_DEFAULT));
-    if (!ds.valid()) throw UsageError(fmt::format("{} cannot be opened (damaged file?)", where));
-    h5::Type type(H5Dget_type(ds.get()));
-    if (!type.valid() || H5Tget_class(type.get()) != H5T_FLOAT) {
-      throw UsageError(fmt::format("{} is not floating point", where));
-    }
-    h5::Space space(H5Dget_space(ds.get()));
-    const int rank = space.valid() ? H5Sget_simple_extent_ndims(space.get()) : -1;
-    if (rank < 0 || rank > kMaxTensorRank) throw UsageError(fmt::format("{} has a bad shape", where));
-    std::vector<hsize_t> dims(static_cast<size_t>(rank));
-    if (rank > 0 && H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr) < 0) {
-      throw UsageError(fmt::format("{} has a bad shape", where));
-    }
+    std::vector<int64_t> have;
+    h5::Dataset ds = open_float_dataset(file, where, name, &have);
     std::vector<int64_t> want = specs[i].shape;
     if (want.empty()) want.push_back(1);
-    std::vector<int64_t> have(dims.begin(), dims.end());
     if (want != have) {
       throw UsageError(fmt::format("{} has shape {} but the model expects {} (checkpoint from another "
                                    "model shape?)", where, fmt::join(have, "x"), fmt::join(want, "x")));
@@ -338,6 +370,29 @@ void read_float_tensors(const std::string& path, const std::vector<TensorSpec>& 
                                      where));
     }
   }
+}
+
+std::vector<int64_t> stored_float_shape(const std::string& path, const std::string& name) {
+  h5::QuietErrors quiet;
+  h5::File file = open_tensor_file(path);
+  const std::string where = fmt::format("{}: dataset '{}'", path, name);
+  std::vector<int64_t> dims;
+  (void)open_float_dataset(file, where, name, &dims);
+  if (dims.empty()) throw UsageError(fmt::format("{} is a scalar, expected a tensor", where));
+  // Checkpoint tensors are stored uncompressed: more numbers than bytes / 4 is a damaged or
+  // foreign header (a chunked dataset can claim any extent without storing it).
+  std::error_code ec;
+  const uint64_t file_bytes = fs::file_size(path, ec);
+  const uint64_t limit = ec ? 0 : file_bytes / 4;
+  uint64_t numbers = 1;
+  for (const int64_t d : dims) {
+    if (d < 0 || (d > 0 && numbers > limit / static_cast<uint64_t>(d))) {
+      throw UsageError(fmt::format("{} claims shape {}, more numbers than the file's {} bytes hold (damaged "
+                                   "file?)", where, fmt::join(dims, "x"), file_bytes));
+    }
+    numbers *= static_cast<uint64_t>(d);
+  }
+  return dims;
 }
 
 }  // namespace sturdy::ckpt

@@ -170,11 +170,32 @@ class Pgd final : public Objective {
 // freeat: every pass over a batch updates θ (trainer) and δ (here, from the same backward);
 // the batch is replayed m times and δ is kept across batches (cropped/zero-padded to the
 // next batch's shape). Step: δ ← Π_ε(δ + ε·ĝ) (Shafahi et al. use α = ε, linf).
+// δ is this rank's state between steps: checkpointed as "delta" (B,T,D) float32.
 class FreeAt final : public Objective {
  public:
   explicit FreeAt(const ObjectiveConfig& c) : c_(c), ball_(ball_from(c)) {}
   std::string name() const override { return "freeat"; }
   int64_t replays() const override { return c_.replays; }
+  bool keeps_state() const override { return true; }
+  std::vector<NamedParameter> state() const override {
+    // Before the first batch there is no δ; a 1x1x1 zero acts the same in fit() (which pads
+    // with zeros), and keeps the checkpoint's set of names fixed.
+    auto delta = delta_.defined() ? delta_.detach().to(torch::kCPU, torch::kFloat32).contiguous().clone()
+                                  : torch::zeros({1, 1, 1}, torch::kFloat32);
+    return {{"delta", delta}};
+  }
+  void load_state(const std::vector<NamedParameter>& state) override {
+    for (const auto& [name, tensor] : state) {
+      if (name != "delta") continue;
+      if (tensor.dim() != 3) {
+        throw UsageError(fmt::format("freeat state 'delta' has {} dimensions, expected 3 (batch, tokens, dim)",
+                                     tensor.dim()));
+      }
+      delta_ = tensor.detach().clone();
+      return;
+    }
+    throw UsageError("freeat state has no 'delta'");
+  }
   MicroStepResult micro_step(Transformer& model, const Batch& batch, double scale,
                              const BeforeBackward& before_backward) override {
     auto e = model->embed(batch.ids);
@@ -356,6 +377,9 @@ class Bf16Autocast final : public Objective {
   }
   int64_t replays() const override { return inner_->replays(); }
   bool needs_perturbed_view() const override { return inner_->needs_perturbed_view(); }
+  bool keeps_state() const override { return inner_->keeps_state(); }
+  std::vector<NamedParameter> state() const override { return inner_->state(); }
+  void load_state(const std::vector<NamedParameter>& state) override { inner_->load_state(state); }
 
  private:
   std::unique_ptr<Objective> inner_;

@@ -2,6 +2,7 @@
 #include "sturdy/train/trainer.h"
 
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -97,6 +98,16 @@ NumericFault numeric_fault_from_env() {
   return f;
 }
 
+// Test-only preemption, STURDY_TEST_PREEMPT_AT=STEP: rank 0 sends itself SIGUSR1 during step
+// STEP (1-based), so the run stops after it through the real signal path, deterministically
+// (tests/integration/resume_objectives.py). 0 when unset.
+int64_t test_preempt_step_from_env() {
+  const char* spec = std::getenv("STURDY_TEST_PREEMPT_AT");
+  long step = 0;
+  if (spec == nullptr || std::sscanf(spec, "%ld", &step) != 1 || step < 1) return 0;
+  return step;
+}
+
 // The loss-spike guard: z-score of a step's mean loss against the last `window` good steps.
 class SpikeGuard {
  public:
@@ -140,6 +151,38 @@ void allreduce_vote(const dist::Context& ctx, StepVote* vote) {
   static_assert(sizeof(StepVote) == 5 * sizeof(double), "StepVote is summed as 5 doubles");
   dist::Watchdog::Scope watch(ctx.watchdog(), "step vote");
   STURDY_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, reinterpret_cast<double*>(vote), 5, MPI_DOUBLE, MPI_SUM, ctx.world()));
+}
+
+// Puts an objective's state between steps (FreeAT's δ) back from `from`/objective.h5: rank r
+// reads what rank r saved. A checkpoint without objective.h5 cannot continue such an objective
+// exactly, so that is an error naming the file; on another world size the ranks' states do
+// not map onto the new ranks and the state starts afresh (like the dropout masks).
+void restore_objective_state(robust::Objective& objective, const std::string& from, int saved_world,
+                             const dist::Context& ctx, const Config& config) {
+  const std::string path = (fs::path(from) / "objective.h5").string();
+  if (!ckpt::lists_file(from, "objective.h5")) {
+    throw UsageError(fmt::format("{}: missing, but objective.kind {} keeps state between steps (its perturbation "
+                                 "delta) and cannot resume exactly without it (a checkpoint of another objective, "
+                                 "or from an older Sturdy); set checkpoint.resume: never to start over",
+                                 path, config.objective.kind));
+  }
+  if (saved_world != ctx.world_size()) {
+    if (ctx.is_root()) {
+      spdlog::warn("{}: written on {} rank(s), now {}: objective.kind {} starts its state (delta) afresh", path,
+                   saved_world, ctx.world_size(), config.objective.kind);
+    }
+    return;
+  }
+  const auto local = objective.state();
+  std::vector<std::string> names;
+  for (const auto& t : local) names.push_back(ckpt::rank_tensor_name(t.name, ctx.rank()));
+  auto tensors = ckpt::load_objective(from, names);
+  for (size_t i = 0; i < tensors.size(); ++i) tensors[i].name = local[i].name;
+  try {
+    objective.load_state(tensors);
+  } catch (const UsageError& e) {
+    throw UsageError(fmt::format("{}: {}", path, e.what()));
+  }
 }
 
 }  // namespace
@@ -254,6 +297,7 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
       ckpt::load_optimizer(from, optimizer.state());
       optimizer.load_state(optimizer.state(), state.optimizer_step);
       start_step = state.step;
+      if (objective->keeps_state()) restore_objective_state(*objective, from, state.world_size, ctx, config);
       // Dropout masks continue bit for bit only on the same world size (each rank has its
       // own generator); otherwise each rank reseeds from (seed, step, rank).
       const auto& rng = state.extra.value("rng_cpu", nlohmann::json::array());
@@ -313,6 +357,9 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
   auto t_checkpoint = Clock::now();
   auto save_checkpoint = [&](int64_t step) {
     const auto rng_states = ckpt::gather_strings(ctx, ckpt::capture_rng_state());
+    // Every rank's objective state (FreeAT's δ) on rank 0, for objective.h5.
+    const auto objective_state = objective->keeps_state() ? ckpt::gather_rank_tensors(ctx, objective->state())
+                                                          : std::vector<NamedParameter>{};
     t_checkpoint = Clock::now();
     if (ctx.is_root()) {
       ckpt::TrainState st;
@@ -325,7 +372,7 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
       st.config_yaml = dump_config(config);
       st.label_names = info.label_names;
       st.extra["rng_cpu"] = rng_states;  // one per rank, in rank order
-      last_checkpoint = ckpt::save(run_dir, params, optimizer.state(), st);
+      last_checkpoint = ckpt::save(run_dir, params, optimizer.state(), st, objective_state);
       spdlog::info("checkpoint {}", last_checkpoint);
       for (const auto& gone : ckpt::prune(run_dir, config.checkpoint.keep)) spdlog::debug("removed {}", gone);
     }
@@ -336,6 +383,7 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
   // any rank, or whose loss spikes, is skipped on every rank (the vote below decides it for
   // all); guard.max_bad_steps skips in a row stop the run with the last checkpoint intact.
   const NumericFault fault = numeric_fault_from_env();
+  const int64_t preempt_at = test_preempt_step_from_env();
   SpikeGuard spike_guard(config.guard.spike_zscore, config.guard.spike_window);
   int64_t bad_streak = 0;
   int64_t window_good_steps = 0;
@@ -348,6 +396,7 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
     std::vector<Batch> batches;
     for (int64_t micro = 0; micro < accumulation; ++micro) batches.push_back(loader.next());
     double grad_norm = 0, lr = 0;
+    if (done == preempt_at && ctx.is_root()) std::raise(SIGUSR1);
     StepVote vote;
     bool skipped = false;
     for (int64_t replay = 0; replay < replays; ++replay) {

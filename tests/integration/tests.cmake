@@ -22,8 +22,9 @@ if(TARGET sturdy)
 endif()
 if(TARGET sturdy)
   # Checkpoints and resume (issue 7): exact resume after kill -9, world-size change, damage,
-  # full disk, preemption signals; preemption + requeue under a real local Slurm.
-  foreach(_t resume_exact resume_world_size resume_damage resume_preempt)
+  # full disk, preemption signals; preemption + requeue under a real local Slurm. Exact resume
+  # of every objective with augmentation and subword sampling (issue 17: resume_objectives).
+  foreach(_t resume_exact resume_world_size resume_damage resume_preempt resume_objectives)
     add_test(NAME integration.${_t}
              COMMAND ${STURDY_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/${_t}.py $<TARGET_FILE:sturdy>
                      ${CMAKE_CURRENT_BINARY_DIR}/integration/${_t})
@@ -71,4 +72,12 @@ if(TARGET sturdy)
            COMMAND ${STURDY_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/lm_train.py $<TARGET_FILE:sturdy>
                    ${CMAKE_CURRENT_BINARY_DIR}/integration/lm_train)
   set_tests_properties(integration.lm_train PROPERTIES TIMEOUT 600 LABELS "mpi;integration" RUN_SERIAL ON)
+endif()
+if(TARGET sturdy)
+  # Golden loss curve (issue 17): 30 steps must reproduce tests/integration/golden/loss_30.json;
+  # STURDY_GOLDEN_REGEN=1 rewrites it (docs/reliability.md, "Numerics tests").
+  add_test(NAME integration.golden_loss
+           COMMAND ${STURDY_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/golden_loss.py $<TARGET_FILE:sturdy>
+                   ${CMAKE_CURRENT_BINARY_DIR}/integration/golden_loss)
+  set_tests_properties(integration.golden_loss PROPERTIES TIMEOUT 300 LABELS "integration")
 endif()

@@ -123,6 +123,57 @@ TEST_F(CkptTest, FlippedBitIsNamedAndThePreviousCheckpointIsUsed) {
   EXPECT_NE(skipped[0].find("sha256"), std::string::npos) << skipped[0];
 }
 
+// objective.h5 (FreeAT's δ, one tensor per rank in its own shape): written only when given,
+// covered by state.json's sha256 and verify(), read back in its stored shape; asking a
+// checkpoint without it is an error naming the file.
+TEST_F(CkptTest, ObjectiveStateRoundTripsInItsStoredShape) {
+  TrainState st;
+  st.step = 3;
+  st.world_size = 2;
+  st.config_yaml = "run: {seed: 3}\n";
+  const auto d0 = torch::randn({4, 7, 8}), d1 = torch::randn({4, 5, 8});
+  const auto& ctx = dist::Context::get();
+  const auto gathered = gather_rank_tensors(ctx, {{"delta", d0}});
+  ASSERT_EQ(gathered.size(), 1u);
+  EXPECT_EQ(gathered[0].name, "delta.rank0");
+  EXPECT_TRUE(torch::equal(gathered[0].tensor, d0));
+  const auto dir = save(run(), model_, optim_, st, {{rank_tensor_name("delta", 0), d0}, {"delta.rank1", d1}});
+  EXPECT_TRUE(lists_file(dir, "objective.h5"));
+  EXPECT_NO_THROW(verify(dir));
+  const auto back = load_objective(dir, {"delta.rank1", "delta.rank0"});
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0].name, "delta.rank1");
+  EXPECT_TRUE(torch::equal(back[0].tensor, d1));
+  EXPECT_TRUE(torch::equal(back[1].tensor, d0));
+  try {
+    load_objective(dir, {"delta.rank2"});
+    FAIL() << "a missing rank's tensor was not reported";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("objective.h5: dataset 'delta.rank2' is missing"), std::string::npos)
+        << e.what();
+  }
+  // Damage in objective.h5 is found by verify(), so a resume falls back past it.
+  flip_byte(fs::path(dir) / "objective.h5", static_cast<std::streamoff>(fs::file_size(fs::path(dir) / "objective.h5") / 2));
+  try {
+    verify(dir);
+    FAIL() << "a flipped bit in objective.h5 was not detected";
+  } catch (const RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find("step_00000003/objective.h5: sha256 mismatch"), std::string::npos)
+        << e.what();
+  }
+  // Without objective state (every objective but FreeAT; checkpoints of older versions).
+  const auto plain = save_step(4, run());
+  EXPECT_FALSE(fs::exists(fs::path(plain) / "objective.h5"));
+  EXPECT_FALSE(lists_file(plain, "objective.h5"));
+  EXPECT_NO_THROW(verify(plain));
+  try {
+    load_objective(plain, {"delta.rank0"});
+    FAIL() << "a checkpoint without objective.h5 gave objective state";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("step_00000004/objective.h5: missing"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(CkptTest, TruncatedFileIsNamedAndThePreviousCheckpointIsUsed) {
   const auto first = save_step(1, run());
   const auto second = save_step(2, run());

@@ -168,6 +168,58 @@ TEST(Objective, Bf16AutocastStepMatchesFp32UpToRounding) {
   EXPECT_THROW(make_objective(bad), UsageError);
 }
 
+// State between steps (checkpointed in objective.h5): only FreeAT keeps any (its δ). A FreeAT
+// restored from state() continues bitwise like the original; one that is not restored does
+// not (so the state matters and the round trip is what makes a resume exact).
+TEST(Objective, OnlyFreeAtKeepsStateAndItsRoundTripContinuesExactly) {
+  for (const std::string kind : {"erm", "augment", "consistency", "fgm", "pgd", "freelb", "smart"}) {
+    Config c = small_config();
+    c.objective.kind = kind;
+    c.augment.probability = 0.5;
+    auto objective = make_objective(c);
+    EXPECT_FALSE(objective->keeps_state()) << kind;
+    EXPECT_TRUE(objective->state().empty()) << kind;
+  }
+  Config c = small_config();
+  c.objective.kind = "freeat";
+  c.objective.epsilon = 0.3;
+  c.precision.dtype = "bf16";  // the autocast wrapper passes the state through
+  auto tok = make_tokenizer(c.tokenizer);
+  torch::manual_seed(4);
+  Transformer model(c.model);
+  model->eval();
+  auto original = make_objective(c);
+  ASSERT_TRUE(original->keeps_state());
+  ASSERT_EQ(original->state().size(), 1u);
+  EXPECT_EQ(original->state()[0].name, "delta");
+  EXPECT_EQ(original->state()[0].tensor.abs().max().item<double>(), 0.0) << "no δ before the first batch";
+  for (int64_t s = 0; s < 2; ++s) original->micro_step(model, toy_batch(*tok, s, 2), 1.0 / 16, [](bool) {});
+  const auto saved = original->state();
+  ASSERT_EQ(saved[0].tensor.dim(), 3);
+  EXPECT_GT(saved[0].tensor.abs().max().item<double>(), 0.0);
+  EXPECT_EQ(saved[0].tensor.scalar_type(), torch::kFloat32);
+
+  auto grads_of_next_step = [&](Objective& objective) {
+    for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
+    objective.micro_step(model, toy_batch(*tok, 2, 2), 1.0 / 16, [](bool) {});
+    std::vector<torch::Tensor> g;
+    for (const auto& p : model->parameters()) g.push_back(p.grad().reshape({-1}).clone());
+    return torch::cat(g);
+  };
+  auto restored = make_objective(c);
+  restored->load_state(saved);
+  auto fresh = make_objective(c);
+  const auto g_restored = grads_of_next_step(*restored);
+  const auto g_fresh = grads_of_next_step(*fresh);
+  const auto g_original = grads_of_next_step(*original);
+  EXPECT_TRUE(torch::equal(g_original, g_restored));
+  EXPECT_FALSE(torch::equal(g_original, g_fresh)) << "δ made no difference: the test proves nothing";
+  EXPECT_TRUE(torch::equal(original->state()[0].tensor, restored->state()[0].tensor));
+
+  EXPECT_THROW(restored->load_state({{"delta", torch::zeros({4, 4})}}), UsageError);
+  EXPECT_THROW(restored->load_state({{"other", torch::zeros({1, 1, 1})}}), UsageError);
+}
+
 TEST(Objective, ConfigErrorsNameTheKey) {
   Config c = small_config();
   c.objective.kind = "augment";

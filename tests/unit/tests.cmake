@@ -13,6 +13,7 @@ sturdy_test(adversarial_test SOURCES unit/adversarial_test.cpp LIBS sturdy_engin
 sturdy_test(eval_test SOURCES unit/eval_test.cpp LIBS sturdy_engine)
 sturdy_test(ckpt_test SOURCES unit/ckpt_test.cpp LIBS sturdy_engine)
 sturdy_test(objective_test SOURCES unit/objective_test.cpp LIBS sturdy_engine)
+sturdy_test(optimizer_test SOURCES unit/optimizer_test.cpp LIBS sturdy_engine)
 sturdy_test(lm_objective_test SOURCES unit/lm_objective_test.cpp LIBS sturdy_engine)
 sturdy_test(loader_test SOURCES unit/loader_test.cpp LIBS sturdy_engine)
 sturdy_test(kernels_test SOURCES unit/kernels_test.cpp LIBS sturdy_engine)

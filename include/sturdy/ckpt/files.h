@@ -37,11 +37,17 @@ std::vector<std::string> list_complete(const std::string& run_dir);
 // interrupted saves. Never deletes the one `latest` names. Returns the deleted folders.
 std::vector<std::string> prune(const std::string& run_dir, int64_t keep);
 
-// Checks that a checkpoint can be loaded: state.json parses, model.h5 / optimizer.h5 match
-// their sha256 (catches truncation and flipped bits). Throws RuntimeError naming the file.
+// Checks that a checkpoint can be loaded: state.json parses, model.h5 / optimizer.h5 (and
+// objective.h5 when state.json lists it) match their sha256 (catches truncation and flipped
+// bits). Throws RuntimeError naming the file.
 void verify(const std::string& checkpoint_dir);
-// Throws RuntimeError when `file` (model.h5 or optimizer.h5) does not match state.json's sha256.
+// Throws RuntimeError when `file` (model.h5, optimizer.h5, objective.h5) does not match
+// state.json's sha256.
 void verify_sha(const std::string& checkpoint_dir, const std::string& file);
+// Whether state.json records a sha256 for `file` (objective.h5 exists only in checkpoints of
+// objectives that keep state, written since it was introduced). RuntimeError when state.json
+// cannot be read.
+bool lists_file(const std::string& checkpoint_dir, const std::string& file);
 
 // The newest checkpoint of a run that verifies, walking back from the one `latest` names
 // (or from the newest folder when `latest` is missing). Each damaged checkpoint skipped is
@@ -70,6 +76,12 @@ struct TensorSpec {
 // failure (Fletcher32 mismatch) is a RuntimeError.
 void read_float_tensors(const std::string& path, const std::vector<TensorSpec>& specs,
                         const std::function<float*(size_t)>& dest);
+// The shape the floating-point dataset `name` of `path` is stored with, for tensors whose
+// shape is not known in advance (objective state: FreeAT's δ has the last batch's shape).
+// UsageError naming the file and dataset when it is missing, not floating point, of rank
+// 0 or above 8, or claims more numbers than the file has bytes (nothing is allocated from
+// a damaged header). Read it then with read_float_tensors.
+std::vector<int64_t> stored_float_shape(const std::string& path, const std::string& name);
 
 namespace detail {
 // step_00001200 <-> 1200 (-1 for any other name).

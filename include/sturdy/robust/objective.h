@@ -6,11 +6,17 @@
 // and ranks is the gradient of the mean loss), and works on perturbed text as well:
 // the loader's augmentation runs before it. δ lives on the embedding output; padded
 // positions are masked by the adversarial ops (robust/adversarial.h).
+//
+// State across steps: every objective's randomness is keyed by (seed, example id, step,
+// micro-batch), so only FreeAT keeps something from one batch to the next (its δ). That
+// state() goes into the checkpoint (objective.h5, one entry per rank) and load_state()
+// puts it back, so a FreeAT resume is as exact as the others'.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -18,6 +24,7 @@
 #include "sturdy/model/transformer.h"
 #include "sturdy/robust/adversarial.h"
 #include "sturdy/train/loader.h"
+#include "sturdy/train/optimizer.h"
 
 namespace sturdy::robust {
 
@@ -41,6 +48,14 @@ class Objective {
   virtual int64_t replays() const { return 1; }
   // True when batches must carry a perturbed view (Batch::perturbed), e.g. consistency.
   virtual bool needs_perturbed_view() const { return false; }
+  // True when the objective keeps tensors from one micro-step to the next (FreeAT's δ): a
+  // checkpoint must then hold state() to resume exactly.
+  virtual bool keeps_state() const { return false; }
+  // This rank's state between steps as named float32 CPU tensors (empty unless keeps_state()).
+  virtual std::vector<NamedParameter> state() const { return {}; }
+  // Restores what state() returned (the same names; shapes as saved). UsageError when a name
+  // is missing or a tensor has the wrong rank.
+  virtual void load_state(const std::vector<NamedParameter>& state) { (void)state; }
 };
 
 // The objective objective.kind names, with its parameters; UsageError naming the key when
