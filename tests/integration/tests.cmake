@@ -34,6 +34,12 @@ if(TARGET sturdy)
                    ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR}/integration/slurm_requeue)
   set_tests_properties(integration.slurm_requeue PROPERTIES TIMEOUT 300 LABELS "slurm;integration"
                        RUN_SERIAL ON SKIP_RETURN_CODE 77)
+  # cluster/slurm/scaling.py: a 1- and 2-rank sweep under the local Slurm; CSV and plot.
+  add_test(NAME integration.slurm_scaling
+           COMMAND ${STURDY_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/slurm_scaling.py $<TARGET_FILE:sturdy>
+                   ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR}/integration/slurm_scaling)
+  set_tests_properties(integration.slurm_scaling PROPERTIES TIMEOUT 240 LABELS "slurm;integration"
+                       RUN_SERIAL ON SKIP_RETURN_CODE 77)
 endif()
 if(TARGET sturdy)
   # Pretrained LMs (issue 9): generate/export/prepare --window on stories260K; skipped (77)
