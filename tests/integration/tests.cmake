@@ -43,10 +43,10 @@ if(TARGET sturdy)
 endif()
 if(TARGET sturdy)
   # Pretrained LMs (issue 9): generate/export/prepare --window on stories260K; skipped (77)
-  # when ../shared/data/stories260k is absent.
+  # when $STURDY_SHARED_DATA/stories260k (default ${STURDY_SHARED_DATA}) is absent.
   add_test(NAME integration.generate_stories
            COMMAND ${STURDY_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/generate_stories.py $<TARGET_FILE:sturdy>
-                   ${PROJECT_SOURCE_DIR}/../shared/data/stories260k
+                   ${STURDY_SHARED_DATA}/stories260k
                    ${CMAKE_CURRENT_BINARY_DIR}/integration/generate_stories)
   set_tests_properties(integration.generate_stories PROPERTIES TIMEOUT 300 LABELS "integration"
                        SKIP_RETURN_CODE 77)
@@ -56,7 +56,7 @@ if(TARGET sturdy)
   # the `sturdy export` folder agree with `sturdy generate` (tests/python/generate_crosscheck.py).
   add_test(NAME python_generate_crosscheck
            COMMAND ${STURDY_PYTHON} ${PROJECT_SOURCE_DIR}/tests/python/generate_crosscheck.py $<TARGET_FILE:sturdy>
-                   ${PROJECT_SOURCE_DIR}/../shared/data/stories260k
+                   ${STURDY_SHARED_DATA}/stories260k
                    ${CMAKE_CURRENT_BINARY_DIR}/integration/generate_crosscheck)
   set_tests_properties(python_generate_crosscheck PROPERTIES TIMEOUT 300 LABELS "python;integration"
                        SKIP_RETURN_CODE 77)
