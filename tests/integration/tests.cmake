@@ -12,7 +12,7 @@ if(TARGET sturdy)
            COMMAND ${STURDY_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/demo_beats_baseline.py $<TARGET_FILE:sturdy>
                    ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR}/integration/demo_beats_baseline)
   set_tests_properties(integration.demo_beats_baseline PROPERTIES TIMEOUT 900 LABELS "mpi;integration"
-                       RUN_SERIAL ON)
+                       RUN_SERIAL ON SKIP_RETURN_CODE 77)
 endif()
 if(TARGET sturdy)
   add_test(NAME integration.eval_ranks
@@ -23,12 +23,21 @@ endif()
 if(TARGET sturdy)
   # Checkpoints and resume (issue 7): exact resume after kill -9, world-size change, damage,
   # full disk, preemption signals; preemption + requeue under a real local Slurm.
-  foreach(_t resume_exact resume_world_size resume_damage resume_preempt)
+  foreach(_t resume_exact resume_world_size resume_preempt)
     add_test(NAME integration.${_t}
              COMMAND ${STURDY_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/${_t}.py $<TARGET_FILE:sturdy>
                      ${CMAKE_CURRENT_BINARY_DIR}/integration/${_t})
     set_tests_properties(integration.${_t} PROPERTIES TIMEOUT 300 LABELS "mpi;integration" RUN_SERIAL ON)
   endforeach()
+  # The disk-full case mounts a tmpfs: its own test, skipped (77) with the reason without root.
+  add_test(NAME integration.resume_damage
+           COMMAND ${STURDY_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/resume_damage.py $<TARGET_FILE:sturdy>
+                   ${CMAKE_CURRENT_BINARY_DIR}/integration/resume_damage bitflip)
+  add_test(NAME integration.resume_damage_disk_full
+           COMMAND ${STURDY_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/resume_damage.py $<TARGET_FILE:sturdy>
+                   ${CMAKE_CURRENT_BINARY_DIR}/integration/resume_damage_disk_full disk-full)
+  set_tests_properties(integration.resume_damage integration.resume_damage_disk_full PROPERTIES
+                       TIMEOUT 300 LABELS "mpi;integration" RUN_SERIAL ON SKIP_RETURN_CODE 77)
   add_test(NAME integration.slurm_requeue
            COMMAND ${STURDY_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/slurm_requeue.py $<TARGET_FILE:sturdy>
                    ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR}/integration/slurm_requeue)
@@ -69,6 +78,12 @@ if(TARGET sturdy)
                      ${CMAKE_CURRENT_BINARY_DIR}/integration/${_t})
     set_tests_properties(integration.${_t} PROPERTIES TIMEOUT 400 LABELS "mpi;integration" RUN_SERIAL ON)
   endforeach()
+  # The full-disk case of the catalogue mounts a tmpfs: skipped (77) with the reason without root.
+  add_test(NAME integration.bad_input_disk_full
+           COMMAND ${STURDY_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/bad_input.py $<TARGET_FILE:sturdy>
+                   ${CMAKE_CURRENT_BINARY_DIR}/integration/bad_input_disk_full disk-full)
+  set_tests_properties(integration.bad_input_disk_full PROPERTIES TIMEOUT 300 LABELS "integration"
+                       RUN_SERIAL ON SKIP_RETURN_CODE 77)
 endif()
 if(TARGET sturdy)
   # LM training (issue 9): data-parallel equivalence of LM consistency (with and without length
