@@ -46,6 +46,18 @@ def run(cmd, env):
     return last_json(p.stdout)
 
 
+def write_toy_tsv(path, n):
+    """n rows of SST-2's layout (header, sentence<TAB>label), two classes told apart by a word."""
+    words = ["the", "a", "film", "story", "very", "quite", "and", "of", "with", "some", "it", "was"]
+    cue = [["dull", "flat", "tedious"], ["lovely", "sharp", "moving"]]
+    with open(path, "w") as f:
+        f.write("sentence\tlabel\n")
+        for i in range(n):
+            body = [words[(i * 7 + j * 3) % len(words)] for j in range(4 + i % 9)]
+            body.insert(i % len(body), cue[i % 2][i % 3])
+            f.write(" ".join(body) + f"\t{i % 2}\n")
+
+
 def label(o, n, w):
     return f"{o}{f' bucketed(window {w})' if w else ''} {n} rank{'s' if n > 1 else ''}"
 
@@ -62,6 +74,8 @@ def main():
     ap.add_argument("--global-batch", type=int, default=64)
     ap.add_argument("--model", default="", help="extra `sturdy bench train` options, e.g. '--dim 64 --layers 1'")
     ap.add_argument("--data", default="", help="SST-2 train.tsv (default: the bench's default)")
+    ap.add_argument("--toy-data", type=int, default=0, metavar="N",
+                    help="instead of --data: N generated two-class rows (the smoke test; needs no download)")
     ap.add_argument("--bucket-window", type=int, default=0,
                     help="also run ERM with length-bucketed batches (GlobalSampler window, both sides)")
     a = ap.parse_args()
@@ -70,14 +84,17 @@ def main():
     objectives = [o for o in a.objectives.split(",") if o]
     ranks = [int(r) for r in a.ranks.split(",") if r]
     common = ["--global-batch", str(a.global_batch), "--batches", str(a.batches)] + a.model.split()
-    if a.data:
-        common += ["--data", a.data]
     cases = [(o, n, 0) for o in objectives for n in ranks]
     if a.bucket_window > 1:
         cases += [("erm", n, a.bucket_window) for n in ranks]
     results = {c: {"sturdy": [], "pytorch": []} for c in cases}
     mismatch = False
     with tempfile.TemporaryDirectory() as tmp:
+        if a.toy_data:
+            a.data = os.path.join(tmp, "toy.tsv")
+            write_toy_tsv(a.data, a.toy_data)
+        if a.data:
+            common += ["--data", a.data]
         dumps = {}
         for o, _, w in cases:
             dumps[(o, w)] = os.path.join(tmp, f"{o}-{w}.pt")

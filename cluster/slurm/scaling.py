@@ -42,7 +42,8 @@ def submit(args, nodes, rpn, out):
                    + ([f"STURDY_BIN={args.bin}"] if args.bin else []))
     cmd = ["sbatch", "--parsable", f"--nodes={nodes}", f"--ntasks-per-node={rpn}",
            f"--job-name=sturdy-scale-n{nodes}r{rpn}", f"--output={out}.out", f"--export={env}",
-           "--no-requeue", "--exclusive"] + args.sbatch_args.split()  # no neighbours in a measurement + [args.template]
+           "--no-requeue", "--exclusive"]  # --exclusive: no neighbours in a measurement
+    cmd += args.sbatch_args.split() + [args.template]  # sbatch options end at the script
     for s in sets:
         cmd += ["--set", s]
     print("+", " ".join(cmd), flush=True)

@@ -165,7 +165,7 @@ double median_of(std::vector<double> v) {
 // `sturdy bench train`: the trainer's step (objective micro-step, gradient sync, clipping,
 // AdamW) on fixed SST-2 batches, 1..N ranks under mpirun with the same global batch. Prints
 // one JSON line; --dump writes the initial weights and the batches for bench/pytorch_train.py,
-// the eager-PyTorch reference of the same step (bench/compare_pytorch.sh runs both).
+// the eager-PyTorch reference of the same step (bench/compare_pytorch.py runs both).
 void add_train_bench(CLI::App& bench, int* exit_code) {
   auto* cmd = bench.add_subcommand("train", "Training step of one objective on fixed batches (mpirun -np N; JSON)");
   struct Opts {

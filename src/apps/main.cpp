@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "sturdy/core/error.h"
+#include "sturdy/core/printable.h"
 #include "sturdy/dist/context.h"
 
 int main(int argc, char** argv) {
@@ -27,20 +28,25 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    exit_code = rc == 0 ? 0 : static_cast<int>(sturdy::ExitCode::kUsage);
+    if (e.get_exit_code() == 0) {  // --help, --version: printed on stdout
+      exit_code = app.exit(e);
+    } else {  // one error line, as for every other usage error (CLI11 would print two, without "error:")
+      exit_code = static_cast<int>(sturdy::ExitCode::kUsage);
+      std::fprintf(stderr, "sturdy: error: %s (see sturdy --help)\n", sturdy::one_line(e.what()).c_str());
+    }
   } catch (const sturdy::Error& e) {
+    // Every error is exactly one line ending in '\n', whatever the message holds.
     exit_code = static_cast<int>(e.code());
     if (sturdy::dist::Context::initialized() && sturdy::dist::Context::get().world_size() > 1) {
       sturdy::dist::Context::get().abort(exit_code, std::string("error: ") + e.what());
     }
-    std::fprintf(stderr, "sturdy: error: %s\n", e.what());
+    std::fprintf(stderr, "sturdy: error: %s\n", sturdy::one_line(e.what()).c_str());
   } catch (const std::exception& e) {
     exit_code = static_cast<int>(sturdy::ExitCode::kRuntime);
     if (sturdy::dist::Context::initialized() && sturdy::dist::Context::get().world_size() > 1) {
       sturdy::dist::Context::get().abort(exit_code, std::string("internal error: ") + e.what());
     }
-    std::fprintf(stderr, "sturdy: internal error: %s\n", e.what());
+    std::fprintf(stderr, "sturdy: internal error: %s\n", sturdy::one_line(e.what()).c_str());
   }
   sturdy::dist::Context::finalize();
   return exit_code;

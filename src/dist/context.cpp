@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "sturdy/core/printable.h"
 #include "sturdy/dist/watchdog.h"
 
 namespace sturdy::dist {
@@ -162,7 +163,7 @@ void Context::broadcast(void* data, int64_t bytes, int root) const {
 
 void Context::abort(int exit_code, const std::string& message) const {
   if (watchdog_) watchdog_->run_abort_hooks();
-  std::fprintf(stderr, "[sturdy r%d] aborting the job: %s\n", rank_, message.c_str());
+  std::fprintf(stderr, "[sturdy r%d] aborting the job: %s\n", rank_, one_line(message).c_str());
   std::fflush(stderr);
   MPI_Abort(world_ != MPI_COMM_NULL ? world_ : MPI_COMM_WORLD, exit_code);
   std::_Exit(exit_code);

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "sturdy/core/printable.h"
+
 namespace sturdy::dist {
 namespace {
 
@@ -112,7 +114,7 @@ void Watchdog::run_abort_hooks() {
 
 void Watchdog::abort_job(const std::string& message) {
   run_abort_hooks();
-  std::fprintf(stderr, "[sturdy r%d] watchdog: aborting the job: %s\n", rank_, message.c_str());
+  std::fprintf(stderr, "[sturdy r%d] watchdog: aborting the job: %s\n", rank_, one_line(message).c_str());
   std::fflush(stderr);
   MPI_Abort(MPI_COMM_WORLD, 3);
   std::_Exit(3);

@@ -12,8 +12,9 @@ namespace sturdy::perturb {
 namespace detail {
 
 const std::vector<OpInfo>& op_table() {
-  // DESIGN.md's ops first (their names are part of the contract), then Sturdy's additions
-  // (lowercase, extra_space, contraction: the HELM robustness perturbations).
+  // The original 17 ops first (their names are a stable interface: recipes, configs and R.json
+  // use them), then the later additions (lowercase, extra_space, contraction: the HELM
+  // robustness perturbations).
   static const std::vector<OpInfo> table = {
       {"keyboard", op_keyboard, false},       {"swap", op_swap, false},
       {"delete", op_delete, false},           {"insert", op_insert, false},

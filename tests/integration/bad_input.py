@@ -1,12 +1,16 @@
 """Bad-input catalogue: the real `sturdy` binary fed broken files, configs and command lines.
 
-    bad_input.py path/to/sturdy WORKDIR
+    bad_input.py path/to/sturdy WORKDIR [disk-full]
+
+With `disk-full` only the full-disk case runs: it mounts a tiny tmpfs, so it needs root and
+exits 77 (CTest: skipped) with the reason otherwise.
 
 Every case asserts
-  * the exit code DESIGN.md promises: 2 for bad usage, config or input; 3 for runtime failures
+  * the documented exit code (README): 2 for bad usage, config or input; 3 for runtime failures
     (I/O, a full disk, every checkpoint damaged);
   * ONE clear line on stderr: exactly one distinct `error:` line (several ranks may print the same
-    one), naming the problem (the expected words: file, key, row, rank, dataset);
+    one), naming the problem (the expected words: file, key, row, rank, dataset); stderr ends with
+    a newline, and without mpirun the error line is its last line (nothing spills onto a second);
   * no crash, sanitizer report, Python-style traceback or "internal error";
   * pre-existing output unchanged: an existing corpus at the --output path, or the run folder
     with its earlier checkpoint, hashed before and after.
@@ -27,6 +31,8 @@ import numpy as np
 from common import mpirun_prefix, write_toy_tsv
 
 sturdy, work = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+DISK_FULL = sys.argv[3:] == ["disk-full"]
+SKIP = 77
 shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
 os.chdir(work)
@@ -227,6 +233,7 @@ case("config: --set unknown key", train("optim.lrr=0.1"), 2, ["optim.lrr", "did 
 broken = write("broken.yaml", "optim: {lr: [1,\n")
 case("config: YAML syntax error", train(config=broken), 2, ["broken.yaml", "YAML syntax error"])
 case("config: missing file", train(config="nowhere.yaml"), 2, ["nowhere.yaml", "cannot open"])
+case("config: file name with a newline", train(config="no\nsuch.yaml"), 2, ["no\\nsuch.yaml", "cannot open"])
 case("config: unknown objective kind", train("objective.kind=magic"), 2, ["objective.kind", "'magic'"])
 case("config: unknown perturbation op",
      train("augment.ops=[{op: swap, rate: 0.1}, {op: nope, rate: 0.1}]", "augment.probability=0.5"),
@@ -243,6 +250,12 @@ case("config: data.max_length above model.max_seq_len", train("data.max_length=1
 case("config: no training corpus", train("data.train="), 2, ["data.train"])
 a_file = write("a_file", "x")
 case("config: unwritable output folder", train(f"run.output_dir={a_file}/run"), 3, ["a_file/run", "cannot create"])
+
+# the command line itself (CLI11's errors, one line as every other)
+case("usage: no subcommand", [sturdy], 2, ["subcommand"], [])
+case("usage: missing required option", [sturdy, "eval"], 2, ["--checkpoint", "required"], [])
+case("usage: option value of the wrong type", [sturdy, "eval", "--checkpoint", BASE_RUN, "--batch-size", "lots"], 2,
+     ["--batch-size", "lots"], [])
 
 # perturbation command line
 case("perturb: unknown op", [sturdy, "perturb", "--ops", "nope:0.1", "--input", "toy.tsv"], 2, ["nope"], [])
@@ -277,12 +290,31 @@ case("eval: missing checkpoint", [sturdy, "eval", "--checkpoint", "nowhere", "--
      ["nowhere", "no checkpoint"], [])
 case("inspect: not HDF5", [sturdy, "inspect", not_h5], 2, ["text.h5"], [])
 
-# a full disk (root only: a tiny tmpfs, as in resume_damage.py): an earlier corpus there survives
-mnt = os.path.abspath("tiny")
-os.makedirs(mnt, exist_ok=True)
-mounted = os.geteuid() == 0 and subprocess.call(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", mnt],
-                                                 stderr=subprocess.DEVNULL) == 0
-if mounted:
+
+# eval: a suite whose extra set (imported as `sturdy prepare` would, or read as HDF5) is bad
+def eval_extra(name, path):
+    suite = write(f"{name}.yaml", f"name: {name}\nk: 1\nextra_sets:\n  - {{name: extra, path: {path}}}\n")
+    return [sturdy, "eval", "--checkpoint", BASE_RUN, "--data", TOY, "--suite", suite, "--output", f"{name}.json"]
+
+
+case("eval: extra set with a bad row", eval_extra("extra_row", bad_utf8), 2, ["bad_utf8.tsv:3", "UTF-8"])
+case("eval: extra set missing", eval_extra("extra_missing", "nowhere_extra.tsv"), 2, ["nowhere_extra.tsv"])
+case("eval: extra set not HDF5", eval_extra("extra_not_h5", not_h5), 2, ["text.h5", "not an HDF5 file"])
+case("eval: extra set with other labels", eval_extra("extra_labels", os.path.abspath("two.h5")), 2,
+     ["two.h5", "labels"])
+
+# a full disk (root only: a tiny tmpfs, as in resume_damage.py): an earlier corpus there survives.
+# Its own CTest test (integration.bad_input_disk_full), so that a skip shows.
+mounted = False
+if DISK_FULL:
+    cases.clear()
+    mnt = os.path.abspath("tiny")
+    os.makedirs(mnt, exist_ok=True)
+    mounted = os.geteuid() == 0 and subprocess.call(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", mnt],
+                                                     stderr=subprocess.DEVNULL) == 0
+    if not mounted:
+        print("SKIP: cannot mount a tmpfs here (needs root): the disk-full case did not run", flush=True)
+        sys.exit(SKIP)
     shutil.copy(TOY, os.path.join(mnt, "corpus.h5"))
     big = os.path.abspath("big.tsv")
     with open(big, "w") as f:
@@ -291,8 +323,6 @@ if mounted:
             f.write(f"row {i} with some words to fill the disk quickly\t{i % 3}\n")
     case("prepare: disk full", prepare(big, output=os.path.join(mnt, "corpus.h5")), 3,
          ["corpus.h5", "disk full"], [os.path.join(mnt, "corpus.h5")])
-else:
-    print("SKIP prepare: disk full (cannot mount a tmpfs here; needs root)", flush=True)
 
 # --- run them ---------------------------------------------------------------------------------
 BAD_SIGNS = ["internal error", "Traceback", "terminate called", "AddressSanitizer", "Segmentation fault",
@@ -307,6 +337,10 @@ try:
         lines = [l.strip() for l in p.stderr.splitlines() if "error:" in l]
         distinct = sorted(set(l.split("error:", 1)[1].strip() for l in lines))
         problems = []
+        if p.stderr and not p.stderr.endswith("\n"):
+            problems.append(f"stderr does not end with a newline: ...{p.stderr[-60:]!r}")
+        if cmd[0] != "mpirun" and lines and p.stderr.splitlines()[-1].strip() != lines[-1]:
+            problems.append(f"the error line is not the last line of stderr: ...{p.stderr[-200:]!r}")
         if p.returncode != rc:
             problems.append(f"exit {p.returncode}, expected {rc}")
         if len(distinct) != 1:

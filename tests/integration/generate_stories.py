@@ -1,5 +1,6 @@
 """`sturdy generate` / `sturdy export` / `prepare --window` on stories260K (llama2.c's tiny
-TinyStories model, ../shared/data/stories260k). Skips (exit 77) when the data is absent.
+TinyStories model, ../shared/data/stories260k, or $STURDY_SHARED_DATA/stories260k when that is set).
+Skips (exit 77) when the data is absent.
 
 - greedy generation from an empty prompt reproduces llama2.c's reference text;
 - the model exported to a Hugging Face safetensors folder generates the same text from there
@@ -62,10 +63,12 @@ def v1_from_legacy(legacy, out):
 
 def main():
     sturdy, data, work = sys.argv[1:4]
+    if os.environ.get("STURDY_SHARED_DATA"):  # overrides the folder CMake passed
+        data = os.path.join(os.environ["STURDY_SHARED_DATA"], "stories260k")
     model = os.path.join(data, "stories260K.bin")
     tok = os.path.join(data, "tok512.bin")
     if not (os.path.exists(model) and os.path.exists(tok)):
-        print(f"SKIP: {model} or {tok} not found (stories260k test data absent)")
+        print(f"SKIP: {model} or {tok} not found (optional shared data: stories260k under STURDY_SHARED_DATA)")
         sys.exit(77)
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)

@@ -7,7 +7,8 @@
 3. Both token sequences must agree, and their text (decoded with this script's own tok512
    reader) must equal what `sturdy generate` printed.
 
-usage: generate_crosscheck.py STURDY DATA_DIR WORK_DIR    (exit 77 when the data is absent)
+usage: generate_crosscheck.py STURDY DATA_DIR WORK_DIR    (exit 77 when the data is absent;
+       $STURDY_SHARED_DATA/stories260k replaces DATA_DIR when the variable is set)
 """
 import json
 import os
@@ -145,9 +146,11 @@ def decode(tok_path, ids):
 
 def main():
     sturdy, data, work = sys.argv[1:4]
+    if os.environ.get("STURDY_SHARED_DATA"):  # overrides the folder CMake passed
+        data = os.path.join(os.environ["STURDY_SHARED_DATA"], "stories260k")
     model_path, tok = os.path.join(data, "stories260K.bin"), os.path.join(data, "tok512.bin")
     if not (os.path.exists(model_path) and os.path.exists(tok)):
-        print(f"SKIP: {model_path} or {tok} not found")
+        print(f"SKIP: {model_path} or {tok} not found (optional shared data: stories260k under STURDY_SHARED_DATA)")
         sys.exit(77)
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)

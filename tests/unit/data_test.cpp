@@ -17,6 +17,7 @@
 #include "sturdy/core/rng.h"
 #include "sturdy/data/corpus.h"
 #include "sturdy/data/importers.h"
+#include "shared_data.h"
 
 namespace fs = std::filesystem;
 using namespace sturdy;
@@ -524,8 +525,8 @@ TEST_F(DataTest, ValidSplitIsDisjointAndDeterministic) {
 }
 
 TEST_F(DataTest, ImportRealSst2Dev) {
-  const std::string dev = std::string(STURDY_SHARED_DATA) + "/sst2/dev.tsv";
-  if (!fs::exists(dev)) GTEST_SKIP() << dev << " not present";
+  const std::string dev = shared_data_dir() + "/sst2/dev.tsv";
+  if (!fs::exists(dev)) GTEST_SKIP() << dev << " not present (optional shared data; STURDY_SHARED_DATA)";
   ImportOptions o;
   o.input = dev;
   o.output = path("dev.h5");

@@ -8,6 +8,7 @@
 #include "sturdy/core/error.h"
 #include "sturdy/core/utf8.h"
 #include "sturdy/perturb/perturber.h"
+#include "shared_data.h"
 
 namespace sturdy::perturb {
 namespace {
@@ -134,9 +135,9 @@ TEST_F(LexiconFiles, FromDirFindsNamedFiles) {
 
 // The larger public lists in ../shared/data (optional; never copied into the repository).
 TEST(SharedLexicons, LoadAndPerturbWithTheFullLists) {
-  const std::string data = STURDY_SHARED_DATA;
+  const std::string data = shared_data_dir();
   if (!fs::exists(data + "/misspellings") || !fs::exists(data + "/confusables")) {
-    GTEST_SKIP() << data << " not present: shared lexicon files are optional";
+    GTEST_SKIP() << data << "/{misspellings,confusables} not present (optional shared data; STURDY_SHARED_DATA)";
   }
   const LexiconPaths paths = LexiconPaths::from_dir(data);
   EXPECT_EQ(paths.misspellings.size(), 3u);

@@ -19,6 +19,7 @@
 
 #include "sturdy/core/error.h"
 #include "sturdy/text/tokenizer.h"
+#include "shared_data.h"
 
 namespace fs = std::filesystem;
 using sturdy::Tokenizer;
@@ -387,8 +388,8 @@ TEST(Llama2cTokenizer, CorruptFilesNameFileAndOffset) {
 }
 
 TEST(Llama2cTokenizer, Stories260kTok512) {
-  const std::string path = std::string(STURDY_SHARED_DATA) + "/stories260k/tok512.bin";
-  if (!fs::exists(path)) GTEST_SKIP() << "no " << path << " (shared data not present)";
+  const std::string path = shared_data_dir() + "/stories260k/tok512.bin";
+  if (!fs::exists(path)) GTEST_SKIP() << path << " not present (optional shared data; STURDY_SHARED_DATA)";
   sturdy::TokenizerConfig config{"llama2c", path};
   const auto tok = sturdy::make_tokenizer(config);
   EXPECT_EQ(tok->vocab_size(), 512);

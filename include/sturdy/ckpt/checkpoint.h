@@ -1,4 +1,4 @@
-// Checkpoints in the DESIGN.md layout: the LibTorch side (save, load into parameters).
+// Checkpoints (layout below and in docs/cluster.md): the LibTorch side (save, load into parameters).
 // The file checks that need no LibTorch (state.json, `latest`, discovery, sha256, tensor-file
 // validation) are in files.h.
 //

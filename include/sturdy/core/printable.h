@@ -25,4 +25,14 @@ inline std::string printable(std::string_view text, size_t max_bytes = 200) {
   return out;
 }
 
+// A whole error message as the one line it must be on stderr: trailing whitespace (a library's
+// own newline) dropped, control characters inside escaped as printable() does, no length cap.
+// The caller adds the single '\n'.
+inline std::string one_line(std::string_view text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ' || text.back() == '\t')) {
+    text.remove_suffix(1);
+  }
+  return printable(text, text.size());
+}
+
 }  // namespace sturdy

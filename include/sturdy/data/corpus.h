@@ -1,4 +1,4 @@
-// HDF5 corpus, version 1 (the DESIGN.md contract; readable with h5py alone).
+// HDF5 corpus, version 1 (a stable contract, docs/data.md; readable with h5py alone).
 //
 //   /            attrs format="sturdy-corpus", version=1, num_examples, num_classes,
 //                      label_names (string array), source, source_sha256

@@ -1,4 +1,4 @@
-// Global sample order, independent of the number of ranks (DESIGN.md, Determinism).
+// Global sample order, independent of the number of ranks (docs/data.md, "Sampler").
 //
 // Epoch e visits a permutation of [0, N) drawn by Fisher–Yates from Rng{seed, e, tag}.
 // Global step s takes the next `global_batch` indices of that order; the last, incomplete

@@ -1,4 +1,4 @@
-// Robustness metrics on per-example predictions (definitions exactly as DESIGN.md).
+// Robustness metrics on per-example predictions (definitions: docs/evaluation.md).
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
 // Robust objectives behind one interface: the trainer calls micro_step() for each
-// micro-batch and never knows which method runs (DESIGN.md "Robust objectives").
+// micro-batch and never knows which method runs (docs/robustness.md).
 //
 // Every objective accumulates parameter gradients of   scale · Σ_examples loss_i
 // into .grad (the trainer passes scale = 1/global_batch, so the sum over micro-steps
