@@ -72,12 +72,12 @@ def plot_rates(plt, runs, out):
     lm = is_lm(runs[0][1])
     metric, worst = ("top1_agreement", "worst_case_top1_agreement") if lm else ("accuracy", "worst_case_accuracy")
     # op name -> number of distinct rates, over all runs; panels for ops with >= 2 rates
+    # (a recipe at several strengths is a panel too: x = the factor on its rates)
     rates = {}
     for _, r in runs:
         for p in r.get("perturbations", []):
-            if p.get("kind", "op") == "op":
-                rates.setdefault(p["name"], set()).add(p["rate"])
-    ops = [op for op, rs in rates.items() if len(rs) >= 2]
+            rates.setdefault((p.get("kind", "op"), p["name"]), set()).add(p["rate"])
+    ops = [key for key, rs in rates.items() if len(rs) >= 2]
     if not ops:
         return False
     ncols = min(4, len(ops))
@@ -89,7 +89,7 @@ def plot_rates(plt, runs, out):
         ax = axes[n // ncols][n % ncols]
         for m, (label, r) in enumerate(runs):
             pts = sorted((p["rate"], p.get(metric), p.get(worst)) for p in r.get("perturbations", [])
-                         if p.get("kind", "op") == "op" and p["name"] == op)
+                         if (p.get("kind", "op"), p["name"]) == op)
             if not pts:
                 continue
             clean = 1.0 if lm else r["clean"].get("accuracy")
@@ -97,7 +97,7 @@ def plot_rates(plt, runs, out):
             c = colors[m % len(colors)]
             ax.plot(xs, [clean] + [y for _, y, _ in pts], "-o", color=c, ms=3, lw=1.5, label=label)
             ax.plot(xs, [clean] + [w for _, _, w in pts], "--", color=c, lw=1.0, alpha=0.8)
-        ax.set_title(op, fontsize=9)
+        ax.set_title(op[1] if op[0] == "op" else f"{op[1]} (recipe, x = rate factor)", fontsize=9)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
         if n % ncols == 0:
