@@ -21,7 +21,7 @@ if [ ! -f data/wordnet-train.h5 ] || [ ! -f data/wordnet-valid.h5 ]; then
   "$STURDY" prepare --format wordnet --input /usr/share/wordnet --output data/wordnet-train.h5 \
     --valid-output data/wordnet-valid.h5 --valid-fraction 0.1
 fi
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(getconf _NPROCESSORS_ONLN) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for rep in $(seq 1 "$REPS"); do
   run="$OUT/run$rep"
   rm -rf "$run"
