@@ -32,8 +32,9 @@ if [ ! -f data/wordnet-train.h5 ] || [ ! -f data/wordnet-valid.h5 ]; then
 fi
 "$STURDY" inspect data/wordnet-train.h5
 step train "${MPIRUN[@]}" "$STURDY" train --config configs/demo/wordnet.yaml "$@"
+# Progress goes to stderr; the summary lines (stdout) are kept for the end.
 step eval "${MPIRUN[@]}" "$STURDY" eval --checkpoint "$RUN" --suite demo --output "$RUN/R.json" \
-  | tee "$RUN/eval-summary.txt"
+  > "$RUN/eval-summary.txt"
 step report "$STURDY" report "$RUN/R.json" --output "$RUN/report"
 
 echo
