@@ -1,7 +1,7 @@
 // `sturdy eval`: loads a checkpoint and measures it with a suite (suite.h): clean accuracy,
 // calibration, text perturbations (mean / worst-case@K / flip rate), a worst-case recipe,
 // embedding-space PGD attacks and extra fixed test sets; LM checkpoints get perplexity and
-// next-token agreement instead. Writes R.json in the DESIGN.md schema.
+// next-token agreement instead. Writes R.json (schema: docs/evaluation.md).
 //
 // Distribution: rank r evaluates examples r, r+W, r+2W, ...; it groups the token sequences of
 // a pass (the clean texts, or all K draws of a perturbation) by exact length, so a batch has
