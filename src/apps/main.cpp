@@ -7,10 +7,12 @@
 
 #include "commands.h"
 #include "sturdy/core/error.h"
+#include "sturdy/core/machine.h"
 #include "sturdy/core/printable.h"
 #include "sturdy/dist/context.h"
 
 int main(int argc, char** argv) {
+  sturdy::retain_freed_memory();  // before any tensor: see machine.h
   CLI::App app{"Sturdy: robust fine-tuning of language models at cluster scale", "sturdy"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("sturdy ") + STURDY_VERSION);

@@ -2,6 +2,9 @@
 #include "sturdy/core/machine.h"
 
 #include <dlfcn.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <cstdlib>
 #include <fstream>
@@ -72,6 +75,21 @@ bool set_blas_threads(int threads) {
   if (fn == nullptr) return false;
   fn(threads);
   return true;
+}
+
+bool retain_freed_memory() {
+#if defined(__GLIBC__)
+  if (const char* v = std::getenv("STURDY_SYSTEM_MALLOC"); v != nullptr && std::string(v) == "1") {
+    return false;
+  }
+  constexpr int kMmapThreshold = 32 << 20;  // glibc's largest allowed value on 64-bit
+  constexpr int kTrimThreshold = 1 << 30;
+  constexpr int kTopPad = 64 << 20;         // grow the heap in large steps
+  return mallopt(M_MMAP_THRESHOLD, kMmapThreshold) == 1 && mallopt(M_TRIM_THRESHOLD, kTrimThreshold) == 1 &&
+         mallopt(M_TOP_PAD, kTopPad) == 1;
+#else
+  return false;
+#endif
 }
 
 int threads_per_rank(int local_ranks) {
