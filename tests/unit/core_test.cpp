@@ -2,9 +2,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <set>
 
 #include "sturdy/core/error.h"
+#include "sturdy/core/machine.h"
 #include "sturdy/core/rng.h"
 #include "sturdy/core/sha256.h"
 #include "sturdy/core/utf8.h"
@@ -81,3 +87,39 @@ TEST(Errors, ExitCodes) {
 
 }  // namespace
 }  // namespace sturdy
+
+#if defined(__GLIBC__)
+namespace {
+constexpr size_t kBlock = 8u << 20;  // above glibc's default mmap threshold, below the retained one
+
+// Allocates and touches kBlock bytes; returns how many bytes of mmapped blocks that added.
+size_t mmapped_by_one_block(void** out) {
+  const size_t before = mallinfo2().hblkhd;
+  void* p = std::malloc(kBlock);
+  std::memset(p, 1, kBlock);
+  *out = p;
+  return mallinfo2().hblkhd - before;
+}
+}  // namespace
+
+// Each test runs in its own process under ctest, so the mallopt settings do not leak between them.
+TEST(Allocator, RetainedLargeBlocksComeFromTheHeapAndStayAfterFree) {
+  unsetenv("STURDY_SYSTEM_MALLOC");
+  ASSERT_TRUE(sturdy::retain_freed_memory());
+  void* p = nullptr;
+  EXPECT_EQ(mmapped_by_one_block(&p), 0u) << "an 8 MiB block was still mmapped";
+  const size_t heap = mallinfo2().arena;
+  std::free(p);
+  EXPECT_EQ(mallinfo2().arena, heap) << "free() gave the block back to the system";
+  EXPECT_GE(mallinfo2().fordblks, kBlock);
+}
+
+TEST(Allocator, SystemMallocKeepsGlibcDefaults) {
+  setenv("STURDY_SYSTEM_MALLOC", "1", 1);
+  EXPECT_FALSE(sturdy::retain_freed_memory());
+  void* p = nullptr;
+  EXPECT_GE(mmapped_by_one_block(&p), kBlock) << "glibc's default mmap threshold is 128 KiB";
+  std::free(p);
+  unsetenv("STURDY_SYSTEM_MALLOC");
+}
+#endif
