@@ -12,7 +12,7 @@
 #   Otherwise cores-of-the-node / ranks-per-node, and with STURDY_BIND=1 (the default) the rank
 #   is pinned to its own contiguous slice of cores with taskset, so ranks do not migrate onto
 #   each other's cores. An OMP_NUM_THREADS set by the user is kept.
-# GPU: left to the code: local rank r drives visible GPU r (src/dist/communicator.cpp checks
+# GPU: left to the code: local rank r drives visible GPU r (src/distributed/communicator.cpp checks
 #   ranks per node <= visible GPUs). So every rank must see all of the node's GPUs: allocate
 #   with --gpus-per-node, not --gpus-per-task / --gpu-bind=single (those leave one GPU per task
 #   and the ranks > 0 fail). A warning says so when it looks like that. Contiguous core slices

@@ -18,10 +18,10 @@
 #include <numeric>
 
 #include "commands.h"
+#include "sturdy/ckpt/pretrained.h"
 #include "sturdy/core/atomic_file.h"
 #include "sturdy/core/error.h"
 #include "sturdy/core/rng.h"
-#include "sturdy/model/pretrained.h"
 #include "sturdy/text/tokenizer.h"
 
 namespace sturdy::apps {

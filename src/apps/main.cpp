@@ -9,7 +9,7 @@
 #include "sturdy/core/error.h"
 #include "sturdy/core/machine.h"
 #include "sturdy/core/printable.h"
-#include "sturdy/dist/context.h"
+#include "sturdy/distributed/context.h"
 
 int main(int argc, char** argv) {
   sturdy::retain_freed_memory();  // before any tensor: see machine.h

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "sturdy/dist/context.h"
+#include "sturdy/distributed/context.h"
 
 namespace sturdy::apps {
 

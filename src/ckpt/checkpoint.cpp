@@ -12,8 +12,8 @@
 #include <sstream>
 
 #include "sturdy/ckpt/rng_state.h"
-#include "sturdy/core/h5.h"
 #include "sturdy/core/error.h"
+#include "sturdy/core/h5.h"
 #include "sturdy/core/sha256.h"
 
 namespace fs = std::filesystem;

@@ -13,8 +13,8 @@
 #include <sstream>
 
 #include "sturdy/core/error.h"
-#include "sturdy/core/printable.h"
 #include "sturdy/core/h5.h"
+#include "sturdy/core/printable.h"
 #include "sturdy/core/sha256.h"
 
 namespace fs = std::filesystem;

@@ -1,6 +1,6 @@
 // Pretrained weights: format detection, Hugging Face Llama mapping, model.init_from and
-// export (see include/sturdy/model/pretrained.h and docs/model.md).
-#include "sturdy/model/pretrained.h"
+// export (see include/sturdy/ckpt/pretrained.h and docs/model.md).
+#include "sturdy/ckpt/pretrained.h"
 
 #include <cmath>
 #include <filesystem>
@@ -16,8 +16,8 @@
 #include "sturdy/core/error.h"
 #include "sturdy/core/printable.h"
 #include "sturdy/model/llama2c.h"
+#include "sturdy/model/named_parameter.h"
 #include "sturdy/model/safetensors.h"
-#include "sturdy/train/optimizer.h"
 
 namespace fs = std::filesystem;
 

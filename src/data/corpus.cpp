@@ -11,8 +11,8 @@
 #include <numeric>
 #include <set>
 
-#include "sturdy/core/h5.h"
 #include "sturdy/core/error.h"
+#include "sturdy/core/h5.h"
 #include "sturdy/core/utf8.h"
 
 namespace sturdy {

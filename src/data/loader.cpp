@@ -1,5 +1,5 @@
 // Prefetching batch loader (see loader.h).
-#include "sturdy/train/loader.h"
+#include "sturdy/data/loader.h"
 
 #include <chrono>
 

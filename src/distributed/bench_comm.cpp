@@ -1,12 +1,12 @@
 // Communication benchmark (see bench_comm.h).
-#include "sturdy/dist/bench_comm.h"
+#include "sturdy/distributed/bench_comm.h"
 
 #include <torch/torch.h>
 
 #include <chrono>
 
-#include "sturdy/dist/grad_sync.h"
-#include "sturdy/dist/watchdog.h"
+#include "sturdy/distributed/grad_sync.h"
+#include "sturdy/distributed/watchdog.h"
 
 namespace sturdy::dist {
 namespace {

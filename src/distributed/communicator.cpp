@@ -1,5 +1,5 @@
 // The communicator interface and its MPI backend (see communicator.h).
-#include "sturdy/dist/communicator.h"
+#include "sturdy/distributed/communicator.h"
 
 #include <atomic>
 #include <chrono>
@@ -10,7 +10,7 @@
 #include <mutex>
 #include <thread>
 
-#include "sturdy/dist/watchdog.h"
+#include "sturdy/distributed/watchdog.h"
 
 namespace sturdy::dist {
 

@@ -12,8 +12,8 @@
 #include <deque>
 #include <mutex>
 
-#include "sturdy/dist/communicator.h"
-#include "sturdy/dist/watchdog.h"
+#include "sturdy/distributed/communicator.h"
+#include "sturdy/distributed/watchdog.h"
 
 #define STURDY_CUDA_CHECK(call)                                                                   \
   do {                                                                                            \

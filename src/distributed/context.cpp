@@ -1,12 +1,12 @@
 // MPI process group (see context.h).
-#include "sturdy/dist/context.h"
+#include "sturdy/distributed/context.h"
 
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 
 #include "sturdy/core/printable.h"
-#include "sturdy/dist/watchdog.h"
+#include "sturdy/distributed/watchdog.h"
 
 namespace sturdy::dist {
 namespace {

@@ -1,5 +1,5 @@
 // Bucketed, overlapped gradient sync (see grad_sync.h).
-#include "sturdy/dist/grad_sync.h"
+#include "sturdy/distributed/grad_sync.h"
 
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "sturdy/core/rng.h"
-#include "sturdy/dist/watchdog.h"
+#include "sturdy/distributed/watchdog.h"
 
 namespace sturdy::dist {
 namespace {

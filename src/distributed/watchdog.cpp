@@ -1,5 +1,5 @@
 // Collective watchdog (see watchdog.h).
-#include "sturdy/dist/watchdog.h"
+#include "sturdy/distributed/watchdog.h"
 
 #include <algorithm>
 #include <cstdio>

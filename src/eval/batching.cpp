@@ -5,8 +5,8 @@
 #include <unordered_map>
 
 #include "shard.h"
+#include "sturdy/perturb/augment.h"
 #include "sturdy/perturb/recipe.h"
-#include "sturdy/robust/augment.h"
 
 namespace sturdy::eval::detail {
 

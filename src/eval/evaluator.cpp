@@ -14,14 +14,14 @@
 
 #include "shard.h"
 #include "sturdy/ckpt/checkpoint.h"
+#include "sturdy/ckpt/pretrained.h"
 #include "sturdy/core/atomic_file.h"
 #include "sturdy/core/error.h"
 #include "sturdy/core/rng.h"
 #include "sturdy/data/importers.h"
-#include "sturdy/model/pretrained.h"
+#include "sturdy/perturb/augment.h"
 #include "sturdy/perturb/recipe.h"
 #include "sturdy/robust/adversarial.h"
-#include "sturdy/robust/augment.h"
 
 namespace fs = std::filesystem;
 

@@ -17,7 +17,7 @@
 
 #include "shard.h"
 #include "sturdy/core/error.h"
-#include "sturdy/train/loader.h"
+#include "sturdy/data/loader.h"
 
 namespace sturdy::eval::detail {
 namespace {

@@ -19,7 +19,7 @@
 #include <torch/torch.h>
 
 #include "sturdy/data/corpus.h"
-#include "sturdy/dist/context.h"
+#include "sturdy/distributed/context.h"
 #include "sturdy/eval/evaluator.h"
 #include "sturdy/perturb/perturber.h"
 

@@ -1,5 +1,5 @@
 // Augmentation transform (see augment.h).
-#include "sturdy/robust/augment.h"
+#include "sturdy/perturb/augment.h"
 
 #include <filesystem>
 

@@ -7,7 +7,7 @@
 #include "sturdy/core/error.h"
 #include "sturdy/core/rng.h"
 #ifdef STURDY_HAVE_CUDA_KERNELS
-#include "sturdy/kernels/dispatch.h"  // CUDA tensors go to the fused kernels (docs/kernels.md)
+#include "sturdy/robust/adversarial_cuda.h"  // CUDA tensors go to the fused kernels (docs/kernels.md)
 #endif
 
 namespace sturdy::robust {

@@ -1,7 +1,7 @@
-// Torch glue of the adversarial kernels (dispatch.h): contiguous inputs, outputs and
+// Torch glue of the adversarial kernels (adversarial_cuda.h): contiguous inputs, outputs and
 // workspace from the caching allocator, the current stream of the tensor's device.
-// Compiled only against a CUDA-enabled LibTorch (src/kernels/CMakeLists.txt).
-#include "sturdy/kernels/dispatch.h"
+// Compiled only against a CUDA-enabled LibTorch (src/robust/CMakeLists.txt).
+#include "sturdy/robust/adversarial_cuda.h"
 
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>

@@ -7,12 +7,6 @@
 
 namespace sturdy {
 
-std::vector<NamedParameter> named_parameters(torch::nn::Module& module) {
-  std::vector<NamedParameter> out;
-  for (const auto& item : module.named_parameters(/*recurse=*/true)) out.push_back({item.key(), item.value()});
-  return out;
-}
-
 AdamW::AdamW(std::vector<NamedParameter> parameters, const OptimConfig& config)
     : parameters_(std::move(parameters)), config_(config) {
   for (const auto& p : parameters_) {

@@ -5,9 +5,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "sturdy/dist/communicator.h"
-#include "sturdy/dist/grad_sync.h"
-#include "sturdy/dist/watchdog.h"
+#include "sturdy/distributed/communicator.h"
+#include "sturdy/distributed/grad_sync.h"
+#include "sturdy/distributed/watchdog.h"
 
 namespace sturdy::dist {
 namespace {

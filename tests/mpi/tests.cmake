@@ -4,7 +4,7 @@ if(TARGET sturdy_engine)
   add_executable(dist_mpi_test ${CMAKE_CURRENT_LIST_DIR}/dist_test.cpp)
   target_link_libraries(dist_mpi_test PRIVATE sturdy_engine GTest::gtest)
   target_compile_options(dist_mpi_test PRIVATE ${STURDY_WARNINGS})
-  target_precompile_headers(dist_mpi_test REUSE_FROM sturdy_engine)
+  target_precompile_headers(dist_mpi_test REUSE_FROM sturdy_torch_pch)
   foreach(n 2 3)
     add_test(NAME mpi.dist_${n} COMMAND ${STURDY_MPIRUN} -np ${n} $<TARGET_FILE:dist_mpi_test>)
     set_tests_properties(mpi.dist_${n} PROPERTIES TIMEOUT 120 RUN_SERIAL ON LABELS mpi

@@ -6,7 +6,7 @@ function(sturdy_crosscheck name dump script)
   add_executable(${target} ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/${dump})
   target_compile_options(${target} PRIVATE ${STURDY_WARNINGS})
   target_link_libraries(${target} PRIVATE sturdy_engine ${ARG_LIBS})
-  target_precompile_headers(${target} REUSE_FROM sturdy_engine)
+  target_precompile_headers(${target} REUSE_FROM sturdy_torch_pch)
   list(JOIN ARG_FILES " " files)
   add_test(NAME ${name}
            COMMAND sh -c "\"$<TARGET_FILE:${target}>\" ${files} && \"${STURDY_PYTHON}\" \"${CMAKE_CURRENT_FUNCTION_LIST_DIR}/${script}\" ${files}"

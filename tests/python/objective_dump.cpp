@@ -8,10 +8,10 @@
 #include <torch/torch.h>
 
 #include "sturdy/ckpt/checkpoint.h"
+#include "sturdy/data/loader.h"
 #include "sturdy/model/transformer.h"
 #include "sturdy/robust/objective.h"
 #include "sturdy/text/tokenizer.h"
-#include "sturdy/train/loader.h"
 
 using namespace sturdy;
 

@@ -17,7 +17,7 @@
 #include "sturdy/ckpt/checkpoint.h"
 #include "sturdy/ckpt/rng_state.h"
 #include "sturdy/core/error.h"
-#include "sturdy/dist/context.h"
+#include "sturdy/distributed/context.h"
 #include "sturdy/train/signals.h"
 
 namespace fs = std::filesystem;

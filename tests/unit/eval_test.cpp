@@ -15,10 +15,10 @@
 
 #include <torch/torch.h>
 
-#include "sturdy/core/machine.h"
 #include "sturdy/core/error.h"
+#include "sturdy/core/machine.h"
 #include "sturdy/data/corpus.h"
-#include "sturdy/dist/context.h"
+#include "sturdy/distributed/context.h"
 #include "sturdy/eval/evaluator.h"
 #include "sturdy/eval/metrics.h"
 #include "sturdy/eval/report.h"

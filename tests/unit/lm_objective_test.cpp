@@ -5,11 +5,11 @@
 
 #include <random>
 
-#include "sturdy/robust/augment.h"
+#include "sturdy/data/loader.h"
+#include "sturdy/perturb/augment.h"
 #include "sturdy/robust/objective.h"
 #include "sturdy/text/prompt.h"
 #include "sturdy/text/tokenizer.h"
-#include "sturdy/train/loader.h"
 #include "sturdy/train/optimizer.h"
 
 namespace sturdy::robust {

@@ -11,11 +11,11 @@
 
 #include <gtest/gtest.h>
 
+#include "sturdy/core/error.h"
 #include "sturdy/data/corpus.h"
+#include "sturdy/data/loader.h"
 #include "sturdy/data/sampler.h"
 #include "sturdy/text/tokenizer.h"
-#include "sturdy/core/error.h"
-#include "sturdy/train/loader.h"
 #include "sturdy/train/trainer.h"
 
 namespace fs = std::filesystem;

@@ -5,7 +5,7 @@
 #include <random>
 
 #include "sturdy/core/error.h"
-#include "sturdy/robust/augment.h"
+#include "sturdy/perturb/augment.h"
 #include "sturdy/robust/autocast.h"
 #include "sturdy/robust/objective.h"
 #include "sturdy/text/tokenizer.h"

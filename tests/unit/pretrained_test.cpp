@@ -19,10 +19,10 @@
 #include <torch/torch.h>
 
 #include "sturdy/ckpt/checkpoint.h"
+#include "sturdy/ckpt/pretrained.h"
 #include "sturdy/config/config.h"
 #include "sturdy/core/error.h"
 #include "sturdy/model/llama2c.h"
-#include "sturdy/model/pretrained.h"
 #include "sturdy/model/safetensors.h"
 #include "sturdy/train/optimizer.h"
 

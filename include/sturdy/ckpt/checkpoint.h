@@ -23,8 +23,8 @@
 #include <vector>
 
 #include "sturdy/ckpt/files.h"
-#include "sturdy/dist/context.h"
-#include "sturdy/train/optimizer.h"
+#include "sturdy/distributed/context.h"
+#include "sturdy/model/named_parameter.h"
 
 namespace sturdy::ckpt {
 

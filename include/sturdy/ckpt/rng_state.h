@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "sturdy/dist/context.h"
+#include "sturdy/distributed/context.h"
 
 namespace sturdy::ckpt {
 

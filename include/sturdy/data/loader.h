@@ -21,6 +21,7 @@
 
 #include "sturdy/data/corpus.h"
 #include "sturdy/data/sampler.h"
+#include "sturdy/perturb/text_transform.h"
 #include "sturdy/text/tokenizer.h"
 
 namespace sturdy {
@@ -38,9 +39,6 @@ struct Batch {
   int64_t micro = 0;
   int64_t epoch = 0;
 };
-
-// Rewrites the text of example `id` in `epoch`; must be thread-safe and deterministic.
-using TextTransform = std::function<std::string(std::string_view text, uint64_t id, uint64_t epoch)>;
 
 // Tokenizes text `index` of a batch; empty: Tokenizer::encode.
 using EncodeFn = std::function<std::vector<int32_t>(size_t index, std::string_view text)>;

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "sturdy/dist/communicator.h"
+#include "sturdy/distributed/communicator.h"
 
 namespace sturdy::dist {
 

@@ -16,7 +16,7 @@
 #include <memory>
 #include <string>
 
-#include "sturdy/dist/context.h"
+#include "sturdy/distributed/context.h"
 
 namespace sturdy::dist {
 

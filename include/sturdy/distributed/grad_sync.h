@@ -34,8 +34,8 @@
 #include <vector>
 
 #include "sturdy/config/config.h"
-#include "sturdy/dist/communicator.h"
-#include "sturdy/dist/context.h"
+#include "sturdy/distributed/communicator.h"
+#include "sturdy/distributed/context.h"
 
 namespace sturdy::dist {
 

@@ -25,12 +25,12 @@
 
 #include "sturdy/config/config.h"
 #include "sturdy/data/corpus.h"
-#include "sturdy/dist/context.h"
+#include "sturdy/data/loader.h"
+#include "sturdy/distributed/context.h"
 #include "sturdy/eval/metrics.h"
 #include "sturdy/eval/suite.h"
 #include "sturdy/model/transformer.h"
 #include "sturdy/text/tokenizer.h"
-#include "sturdy/train/loader.h"
 
 namespace sturdy::eval {
 

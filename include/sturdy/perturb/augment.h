@@ -10,7 +10,7 @@
 
 #include "sturdy/config/config.h"
 #include "sturdy/perturb/perturber.h"
-#include "sturdy/train/loader.h"
+#include "sturdy/perturb/text_transform.h"
 
 namespace sturdy {
 

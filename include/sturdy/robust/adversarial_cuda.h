@@ -1,5 +1,5 @@
 // Routing of robust/adversarial.h's ops to the CUDA kernels for CUDA tensors. The glue
-// (src/kernels/dispatch.cpp) is compiled only with a CUDA-enabled LibTorch, which defines
+// (src/robust/adversarial_cuda.cpp) is compiled only with a CUDA-enabled LibTorch, which defines
 // STURDY_HAVE_CUDA_KERNELS; without it `handles` is always false and nothing else exists.
 //
 // In robust/adversarial.cpp, at the top of each op:

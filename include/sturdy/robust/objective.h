@@ -21,10 +21,10 @@
 #include <torch/torch.h>
 
 #include "sturdy/config/config.h"
+#include "sturdy/data/loader.h"
+#include "sturdy/model/named_parameter.h"
 #include "sturdy/model/transformer.h"
 #include "sturdy/robust/adversarial.h"
-#include "sturdy/train/loader.h"
-#include "sturdy/train/optimizer.h"
 
 namespace sturdy::robust {
 

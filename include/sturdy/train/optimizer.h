@@ -11,16 +11,9 @@
 #include <vector>
 
 #include "sturdy/config/config.h"
+#include "sturdy/model/named_parameter.h"
 
 namespace sturdy {
-
-struct NamedParameter {
-  std::string name;
-  torch::Tensor tensor;
-};
-
-// A module's parameters by registered name (the checkpoint keys), in registration order.
-std::vector<NamedParameter> named_parameters(torch::nn::Module& module);
 
 class AdamW {
  public:

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "sturdy/config/config.h"
-#include "sturdy/dist/context.h"
+#include "sturdy/distributed/context.h"
 
 namespace sturdy {
 
