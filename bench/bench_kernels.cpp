@@ -1,12 +1,12 @@
 // bench_kernels: the adversarial kernels' achieved bandwidth next to cudaMemcpy
-// (run_kernel_bench in src/kernels/bench_kernels.cu; docs/kernels.md). Exit 3 when a
+// (run_kernel_bench in bench/kernel_bench.cu; docs/kernels.md). Exit 3 when a
 // checked run disagrees with the host emulation, 4 when there is no GPU.
 #include <cstdio>
 
 #include <CLI/CLI.hpp>
 
 #include "sturdy/core/error.h"
-#include "sturdy/kernels/adv_kernels.h"
+#include "kernel_bench.h"
 
 int main(int argc, char** argv) {
   sturdy::kernels::KernelBenchOptions o;

@@ -2,7 +2,7 @@
 #include <cstdio>
 
 #include "commands.h"
-#include "run_setup.h"
+#include "sturdy/distributed/startup.h"
 #include "sturdy/eval/evaluator.h"
 
 namespace sturdy::apps {
@@ -29,7 +29,7 @@ void register_eval(CLI::App& root, int* exit_code) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--verbose", *verbose, "Debug logging on every rank");
   cmd->callback([=] {
-    dist::Context& ctx = start_distributed("eval", *verbose);
+    dist::Context& ctx = dist::start("eval", *verbose);
     const auto r = eval::run_eval(*opts, ctx);
     if (ctx.is_root()) {
       if (r["clean"].contains("accuracy")) {

@@ -1,7 +1,7 @@
 // `sturdy train --config F.yaml [--set key=value]...`; run under mpirun/srun for several ranks.
 #include "commands.h"
-#include "run_setup.h"
 #include "sturdy/config/config.h"
+#include "sturdy/distributed/startup.h"
 #include "sturdy/train/trainer.h"
 
 namespace sturdy::apps {
@@ -17,7 +17,7 @@ void register_train(CLI::App& root, int* exit_code) {
   cmd->callback([=] {
     // Parse before MPI starts so a config error is one line, on every rank alike.
     const Config config = load_config(*config_path, *overrides);
-    dist::Context& ctx = start_distributed("train", *verbose);
+    dist::Context& ctx = dist::start("train", *verbose);
     train(config, ctx);
     *exit_code = 0;
   });

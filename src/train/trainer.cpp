@@ -31,6 +31,7 @@
 #include "sturdy/text/tokenizer.h"
 #include "sturdy/train/optimizer.h"
 #include "sturdy/train/signals.h"
+#include "sturdy/train/step.h"
 
 namespace fs = std::filesystem;
 
@@ -512,6 +513,7 @@ class TrainRun {
   std::vector<NamedParameter> params_;
   std::unique_ptr<dist::GradSync> sync_;
   std::unique_ptr<AdamW> optimizer_;
+  std::unique_ptr<Stepper> stepper_;  // the step's parts, shared with bench/
   std::unique_ptr<Loader> loader_;
   int64_t start_step_ = 0, preempt_at_ = 0;
   StepGuard guard_;
@@ -552,6 +554,7 @@ TrainRun::TrainRun(const Config& config, const dist::Context& ctx)
   sync_ = std::make_unique<dist::GradSync>(ctx, tensors, dist::GradSyncOptions::from(config.dist), names);
   sync_->broadcast_parameters();
   optimizer_ = std::make_unique<AdamW>(params_, config.optim);
+  stepper_ = std::make_unique<Stepper>(model_, *objective_, params_, *optimizer_, sync_.get());
   start_step_ = resume(config, ctx, params_, *optimizer_, *objective_);
   install_preemption_handlers();
   loader_ = std::make_unique<Loader>(config.data.train, tokenizer_, sampler_, loader_options(config, accumulation_, ctx),
@@ -589,19 +592,14 @@ TrainRun::StepOutcome TrainRun::step(int64_t step) {
   if (done == preempt_at_ && ctx_.is_root()) std::raise(SIGUSR1);
   StepOutcome out;
   for (int64_t replay = 0; replay < replays_; ++replay) {
-    for (int64_t micro = 0; micro < accumulation_; ++micro) {
-      // The all-reduce may start only in the last backward of the last micro-step.
-      const bool final_micro = micro + 1 == accumulation_;
-      const auto r = objective_->micro_step(model_, batches[micro], inv_global,
-                                            [&](bool last) { sync_->set_sync(final_micro && last); });
-      if (replay == 0) {
-        local_loss += r.loss_sum;
-        local_tokens += batches[micro].tokens;
-      }
+    const auto b = stepper_->backward(batches, inv_global);
+    if (replay == 0) {
+      local_loss = b.loss_sum;
+      local_tokens = b.tokens;
     }
-    sync_->allreduce_gradients();
+    stepper_->allreduce();
     if (replay == 0) guard_.inject(done, params_, &local_loss);
-    out.grad_norm = clip_grad_norm(params_, config_.optim.grad_clip);
+    out.grad_norm = stepper_->clip(config_.optim.grad_clip);
     bool skip_update = false;
     if (replay == 0) {
       skip_update = out.skipped = guard_.vote(done, local_loss, local_tokens, out.grad_norm,
@@ -612,14 +610,12 @@ TrainRun::StepOutcome TrainRun::step(int64_t step) {
       spdlog::warn("step {}: replay {}: non-finite gradient norm: that update is skipped", done, replay);
     }
     if (skip_update) {
-      optimizer_->zero_grad();
+      stepper_->discard();
       if (replay == 0) break;  // a bad batch: none of its replays update θ
       continue;
     }
     out.lr = learning_rate(config_.optim, step * replays_ + replay, total_steps_ * replays_);
-    optimizer_->step(out.lr);
-    sync_->maybe_check_parameters(step + 1);  // every rank agrees, or fail naming the parameter
-    optimizer_->zero_grad();
+    stepper_->update(out.lr, step + 1);
   }
   return out;
 }

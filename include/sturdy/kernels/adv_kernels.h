@@ -37,17 +37,5 @@ void sym_kl_forward_backward(const SymKLArgs& a, void* workspace, size_t workspa
 // Number of CUDA devices; 0 (never an exception) when there is no driver or device.
 int cuda_device_count();
 
-// `sturdy bench kernels` / bench_kernels: achieved bandwidth of each op next to a
-// device-to-device cudaMemcpy measured in the same run, for δ sizes from `min_mb` to
-// `max_mb` MB (doubling), fp32 and bf16. One table row per (op, dtype, size) on stdout,
-// plus a `#wrong` column from a checked run against the host emulation on the smallest size.
-struct KernelBenchOptions {
-  double min_mb = 4, max_mb = 256;
-  int warmup = 5, iters = 50;
-  int64_t dim = 1024;  // D; T = 512, B follows from the size
-  std::string out_csv;  // also write the rows here when non-empty
-};
-// Returns the number of wrong values found by the checks (0 = all good).
-int64_t run_kernel_bench(const KernelBenchOptions& options);
 
 }  // namespace sturdy::kernels

@@ -1,15 +1,15 @@
-// Start-up of distributed commands (see run_setup.h).
-#include "run_setup.h"
+// Start-up of distributed commands (see startup.h).
+#include "sturdy/distributed/startup.h"
 
 #include <torch/torch.h>
 
 #include "sturdy/core/log.h"
 #include "sturdy/core/machine.h"
 
-namespace sturdy::apps {
+namespace sturdy::dist {
 
-dist::Context& start_distributed(const std::string& command, bool verbose) {
-  dist::Context& ctx = dist::Context::init(nullptr, nullptr);
+Context& start(const std::string& command, bool verbose) {
+  Context& ctx = Context::init(nullptr, nullptr);
   log::init(ctx.rank(), ctx.world_size(), verbose);
   const int threads = threads_per_rank(ctx.local_size());
   torch::set_num_threads(threads);
@@ -23,4 +23,4 @@ dist::Context& start_distributed(const std::string& command, bool verbose) {
   return ctx;
 }
 
-}  // namespace sturdy::apps
+}  // namespace sturdy::dist

@@ -1,5 +1,5 @@
-// Communication benchmark (see bench_comm.h).
-#include "sturdy/distributed/bench_comm.h"
+// Communication benchmark (see comm_bench.h).
+#include "comm_bench.h"
 
 #include <torch/torch.h>
 

@@ -1,4 +1,4 @@
-// run_kernel_bench (adv_kernels.h): achieved bandwidth of the fused adversarial ops next to
+// run_kernel_bench (kernel_bench.h): achieved bandwidth of the fused adversarial ops next to
 // a device-to-device cudaMemcpy of the same δ measured in the same run (nccl-tests habits:
 // warm-up, timed iterations, then a checked iteration with a #wrong count).
 //
@@ -14,6 +14,7 @@
 #include <cuda_runtime.h>
 
 #include "sturdy/core/error.h"
+#include "kernel_bench.h"
 #include "sturdy/kernels/adv_kernels.h"
 
 namespace sturdy::kernels {

@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "bench_local.h"
+#include "benchmarks.h"
 #include "sturdy/core/error.h"
 #include "sturdy/core/log.h"
 #include "sturdy/core/machine.h"
@@ -18,8 +18,9 @@
 #include "sturdy/robust/objective.h"
 #include "sturdy/text/tokenizer.h"
 #include "sturdy/train/optimizer.h"
+#include "sturdy/train/step.h"
 
-namespace sturdy::apps {
+namespace sturdy::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -115,19 +116,19 @@ void add_step_bench(CLI::App& bench, int* exit_code) {
       torch::manual_seed(1);
       Transformer model(c.model);
       model->train();
-      std::vector<NamedParameter> params;
-      for (const auto& kv : model->named_parameters(true)) params.push_back({kv.key(), kv.value()});
+      const std::vector<NamedParameter> params = named_parameters(*model);
       AdamW opt(params, c.optim);
       auto objective = robust::make_objective(c);
+      Stepper stepper(model, *objective, params, opt, /*sync=*/nullptr);  // the trainer's step, one process
       std::vector<double> times;
       int64_t tokens = 0;
       for (int64_t it = 0; it < o->warmup + o->iters; ++it) {
-        const Batch& b = batches[it % batches.size()];
+        const std::vector<Batch> micro{batches[it % batches.size()]};
+        const Batch& b = micro[0];
         const auto t0 = Clock::now();
-        objective->micro_step(model, b, 1.0 / static_cast<double>(o->batch), [](bool) {});
-        clip_grad_norm(params, 1.0);
-        opt.step(1e-4);
-        opt.zero_grad();
+        stepper.backward(micro, 1.0 / static_cast<double>(o->batch));
+        stepper.clip(1.0);
+        stepper.update(1e-4, it + 1);
         if (it >= o->warmup) {
           times.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
           tokens += b.tokens;
@@ -235,4 +236,4 @@ void add_local_benches(CLI::App& bench, int* exit_code) {
   add_data_bench(bench, exit_code);
 }
 
-}  // namespace sturdy::apps
+}  // namespace sturdy::bench
