@@ -215,7 +215,8 @@ void add_train_bench(CLI::App& bench, int* exit_code) {
     c.model.dropout = o->dropout;
     c.model.max_seq_len = std::max(c.model.max_seq_len, o->max_length);
     c.objective.kind = o->objective;
-    // configs/sst2/*.yaml: FreeLB K=2, PGD K=3, alpha 0.1, eps 0.5, init 0.1, l2; typos at p = 0.5.
+    // As the freelb variant of configs/sst2/variants.yaml (K=2; PGD K=3 as its pgd): alpha 0.1, eps 0.5,
+    // init 0.1, l2; typos at p = 0.5 as its augment.
     c.objective.steps = o->objective == "pgd" ? 3 : o->objective == "freelb" ? 2 : 1;
     c.objective.init = 0.1;
     c.augment.recipe = "typos";

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Trains on one node with N ranks under mpirun, each through launch/sturdy-rank.sh.
 #
-#   launch/local.sh N CONFIG [--set key=value ...] [other `sturdy train` options]
+#   launch/local.sh N CONFIG [--variant NAME] [--set key=value ...] [other `sturdy train` options]
+#   launch/local.sh 4 configs/sst2/base.yaml --variant erm
 #
 # STURDY_BIN names the binary (default: build/src/apps/sturdy of this checkout, else `sturdy`
 # on PATH). MPIRUN_ARGS adds mpirun options. Ranks beyond the core count are allowed
@@ -11,7 +12,7 @@
 set -euo pipefail
 
 if [ $# -lt 2 ]; then
-  echo "usage: $0 N CONFIG [--set section.key=value ...]" >&2
+  echo "usage: $0 N CONFIG [--variant NAME] [--set section.key=value ...]" >&2
   exit 2
 fi
 n=$1 config=$2

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The docs/robustness.md experiment: train ERM and each robust objective on SST-2 with the
-# same model, data and step budget (configs/sst2/*.yaml), evaluate each on SST-2 dev with
-# configs/eval/robustness.yaml, and render the comparison with `sturdy report`.
-# Usage: scripts/sst2-objectives.sh [objective...]   (default: all)
+# same model, data and step budget (configs/sst2/base.yaml + a variant of
+# configs/sst2/variants.yaml), evaluate each on SST-2 dev with configs/eval/robustness.yaml, and
+# render the comparison with `sturdy report` (every variant of variants.yaml that has an R.json).
+# Usage: scripts/sst2-objectives.sh [variant...]   (default: the eight objectives, erm augment
+#        consistency fgm pgd freeat freelb smart; `all` = every variant in variants.yaml)
 # Environment: STEPS (optimizer steps, default 1000), EPOCHS (optim.epochs, default the config's:
 # STEPS is capped at EPOCHS epochs), SEED (run.seed, default the config's),
 # TAG (suffix of the run folder, e.g. TAG=-e1 writes runs/sst2-erm-e1), STURDY_BUILD_DIR.
@@ -10,17 +12,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 STURDY=${STURDY_BUILD_DIR:-build}/src/apps/sturdy
 SST2=${SST2_DIR:-../shared/data/sst2}
+BASE=configs/sst2/base.yaml
+VARIANTS=configs/sst2/variants.yaml
+wanted=("$@")
+[ ${#wanted[@]} -gt 0 ] || wanted=(erm augment consistency fgm pgd freeat freelb smart)
+list=$(python3 scripts/variants.py "$VARIANTS" "${wanted[@]}") || exit 2  # checks the names first
+mapfile -t objectives <<< "$list"
 mkdir -p data
 [ -f data/sst2-train.h5 ] || "$STURDY" prepare --input "$SST2/train.tsv" --output data/sst2-train.h5
 [ -f data/sst2-dev.h5 ] || "$STURDY" prepare --input "$SST2/dev.tsv" --output data/sst2-dev.h5
-# A subword tokenizer learns SST-2 far faster than bytes in this budget, and a typo still
-# changes the segmentation (the tokenizer is trained on clean training text only).
+# base.yaml's tokenizer: a subword model learns SST-2 far faster than bytes in this budget, and
+# a typo still changes the segmentation (the tokenizer is trained on clean training text only).
 [ -f data/sst2-sp4k.model ] || "$STURDY" tokenizer train --corpus data/sst2-train.h5 --vocab-size 4000 \
   --output data/sst2-sp4k.model
-COMMON=(--set tokenizer.kind=sentencepiece --set tokenizer.path=data/sst2-sp4k.model
-        --set data.max_length=64 --set optim.max_steps=${STEPS:-1000} --set checkpoint.every_steps=0)
-objectives=("$@")
-[ ${#objectives[@]} -gt 0 ] || objectives=(erm augment consistency fgm pgd freeat freelb smart)
+COMMON=(--set optim.max_steps=${STEPS:-1000} --set checkpoint.every_steps=0)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 TAG=${TAG:-}
 for o in "${objectives[@]}"; do
@@ -29,14 +34,15 @@ for o in "${objectives[@]}"; do
   extra=(--set run.output_dir="$run" --set run.name="sst2-$o$TAG")
   [ -n "${SEED:-}" ] && extra+=(--set run.seed="$SEED")
   [ -n "${EPOCHS:-}" ] && extra+=(--set optim.epochs="$EPOCHS")
-  # FreeAT replays each batch: half the batches give the same number of optimizer steps.
+  # FreeAT replays each batch: half the batches give the same number of optimizer steps (as the
+  # variant's optim.max_steps: 500 does for the base's 1000).
   [ "$o" = freeat ] && extra+=(--set optim.max_steps=$(( ${STEPS:-1000} / 2 )))
-  "$STURDY" train --config "configs/sst2/$o.yaml" "${COMMON[@]}" "${extra[@]}"
+  "$STURDY" train --config "$BASE" --variant "$o" "${COMMON[@]}" "${extra[@]}"
   "$STURDY" eval --checkpoint "$run" --suite configs/eval/robustness.yaml --output "$run/R.json"
 done
 [ -z "$TAG" ] || exit 0  # tagged runs are summarised by scripts/sst2-summary.py
 results=()
-for o in erm augment augment3 augment3all consistency consistency3 consistency3h fgm pgd freeat freelb smart; do
+while read -r o; do
   [ -f "runs/sst2-$o/R.json" ] && results+=("runs/sst2-$o/R.json")
-done
+done < <(python3 scripts/variants.py "$VARIANTS")
 "$STURDY" report "${results[@]}" --output docs/reports/sst2-objectives

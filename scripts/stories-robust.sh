@@ -3,7 +3,8 @@
 # stories it generated itself, plainly (erm) and robustly (augment, consistency), each
 # evaluated with `sturdy eval` (configs/eval/lm_typos.yaml) next to the base model.
 #
-#   scripts/stories-robust.sh [variant...]      (default: erm augment consistency)
+#   scripts/stories-robust.sh [variant...]      (default: erm augment consistency; `all` = every
+#                                                variant in configs/stories/variants.yaml)
 #
 # Environment: STURDY_BUILD_DIR (default build), STORIES_DIR (../shared/data/stories260k),
 # TRAIN_BATCHES / DEV_BATCHES (batches of 128 generated stories; default 6 / 2), TAG (suffix
@@ -14,6 +15,11 @@ STURDY=${STURDY_BUILD_DIR:-build}/src/apps/sturdy
 DATA=${STORIES_DIR:-../shared/data/stories260k}
 MODEL=$DATA/stories260K.bin
 TOK=$DATA/tok512.bin
+BASE=configs/stories/base.yaml
+wanted=("$@")
+[ ${#wanted[@]} -gt 0 ] || wanted=(erm augment consistency)
+list=$(python3 scripts/variants.py configs/stories/variants.yaml "${wanted[@]}") || exit 2  # checks the names first
+mapfile -t variants <<< "$list"
 [ -f "$MODEL" ] && [ -f "$TOK" ] || { echo "stories-robust.sh: $MODEL or $TOK not found" >&2; exit 2; }
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 out=data/stories
@@ -37,19 +43,17 @@ gen train "${TRAIN_BATCHES:-6}" 100000
 gen dev "${DEV_BATCHES:-2}" 900000
 
 # 2. The base model, evaluated as it is (architecture from the .bin, data and tokenizer from
-#    the erm config).
-[ -f runs/stories-base/R.json ] || "$STURDY" eval --checkpoint "$MODEL" --config configs/stories/erm.yaml \
+#    the erm variant's config).
+[ -f runs/stories-base/R.json ] || "$STURDY" eval --checkpoint "$MODEL" --config "$BASE" --variant erm \
   --data "$out/dev.h5" --suite configs/eval/lm_typos.yaml --output runs/stories-base/R.json
 
 # 3. Fine-tune and evaluate each variant.
-variants=("$@")
-[ ${#variants[@]} -gt 0 ] || variants=(erm augment consistency)
 TAG=${TAG:-}
 for v in "${variants[@]}"; do
   run=runs/stories-$v$TAG
   rm -rf "$run"
   extra=(--set run.output_dir="$run" --set run.name="stories-$v$TAG")
   [ -n "${SEED:-}" ] && extra+=(--set run.seed="$SEED")
-  "$STURDY" train --config "configs/stories/$v.yaml" "${extra[@]}"
+  "$STURDY" train --config "$BASE" --variant "$v" "${extra[@]}"
   "$STURDY" eval --checkpoint "$run" --data "$out/dev.h5" --suite configs/eval/lm_typos.yaml --output "$run/R.json"
 done

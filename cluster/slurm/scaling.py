@@ -2,7 +2,7 @@
 """Scaling sweep on Slurm: submits one training job per (nodes, ranks per node), waits for all,
 then collects throughput and scaling efficiency into CSV and a PNG plot.
 
-  cluster/slurm/scaling.py --config configs/run.yaml --nodes 1,2,4 --ranks-per-node 4 \
+  cluster/slurm/scaling.py --config configs/run.yaml [--variant NAME] --nodes 1,2,4 --ranks-per-node 4 \
       --steps 200 --out runs/scaling [--weak] [--set key=value ...] [--sbatch-args "--gpus-per-node=4"]
   cluster/slurm/scaling.py --out runs/scaling --collect-only      # re-read finished runs
 
@@ -44,6 +44,8 @@ def submit(args, nodes, rpn, out):
            f"--job-name=sturdy-scale-n{nodes}r{rpn}", f"--output={out}.out", f"--export={env}",
            "--no-requeue", "--exclusive"]  # --exclusive: no neighbours in a measurement
     cmd += args.sbatch_args.split() + [args.template]  # sbatch options end at the script
+    if args.variant:
+        cmd += ["--variant", args.variant]
     for s in sets:
         cmd += ["--set", s]
     print("+", " ".join(cmd), flush=True)
@@ -141,6 +143,7 @@ def write_outputs(rows, out_root):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config")
+    p.add_argument("--variant", help="a variant of --config (variants.yaml beside it, docs/configuration.md)")
     p.add_argument("--nodes", type=ints, default=[1])
     p.add_argument("--ranks-per-node", type=ints, default=[1])
     p.add_argument("--steps", type=int, default=100)

@@ -7,6 +7,7 @@
 #
 # Environment:
 #   STURDY_CONFIG    the run configuration (required)
+#   STURDY_VARIANT   a variant of it (variants.yaml beside STURDY_CONFIG; default: none)
 #   STURDY_BIN       the sturdy binary (default: $STURDY_HOME/build/src/apps/sturdy)
 #   STURDY_HOME      the checkout with launch/ (default: $SLURM_SUBMIT_DIR)
 #   STURDY_LAUNCHER  srun (default: srun --mpi=$STURDY_SRUN_MPI, pmix unless set) or mpirun
@@ -31,7 +32,9 @@ case $launcher in
     [ "$(id -u)" -eq 0 ] && cmd+=(--allow-run-as-root) ;;
   *) echo "sturdy-job: STURDY_LAUNCHER must be srun or mpirun, not '$launcher'" >&2; exit 2 ;;
 esac
-cmd+=("$home/launch/sturdy-rank.sh" "$bin" train --config "$STURDY_CONFIG" "$@")
+cmd+=("$home/launch/sturdy-rank.sh" "$bin" train --config "$STURDY_CONFIG")
+[ -n "${STURDY_VARIANT:-}" ] && cmd+=(--variant "$STURDY_VARIANT")
+cmd+=("$@")
 
 preempt_signal=""
 forward() {  # srun and mpirun both forward SIGUSR1 to every rank; SIGTERM is sent as SIGUSR1

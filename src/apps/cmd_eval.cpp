@@ -1,4 +1,4 @@
-// `sturdy eval --checkpoint DIR [--config F.yaml] [--data C.h5] [--suite S.yaml] [--output R.json]`.
+// `sturdy eval --checkpoint DIR [--config F.yaml [--variant NAME]] [--data C.h5] [--suite S.yaml] [--output R.json]`.
 #include <cstdio>
 
 #include "commands.h"
@@ -13,7 +13,9 @@ void register_eval(CLI::App& root, int* exit_code) {
   auto verbose = std::make_shared<bool>(false);
   cmd->add_option("--checkpoint", opts->checkpoint, "Checkpoint folder, or a run folder (its latest); or pretrained weights (llama2.c .bin, "
                   "safetensors folder) with data and tokenizer from --config/--set")->required();
-  cmd->add_option("--config", opts->config, "Config for data and evaluation settings (default: the checkpoint's)");
+  auto* config = cmd->add_option("--config", opts->config, "Config for data and evaluation settings (default: the checkpoint's)");
+  cmd->add_option("--variant", opts->variant, "Apply variant NAME of the variants.yaml beside --config (before --set)")
+      ->needs(config);
   cmd->add_option("--set", opts->overrides, "Override a config key: section.key=value (repeatable)");
   cmd->add_option("--data", opts->data, "Evaluation corpus (default: data.valid)");
   cmd->add_option("--suite", opts->suite,

@@ -248,7 +248,25 @@ void emit_field(YAML::Emitter& out, const std::vector<PerturbOpSpec>& ops) {
   out << YAML::EndSeq << YAML::Block;
 }
 
-// Applies "section.key=value" to the YAML tree before conversion.
+// Sets `dotted` ("section.key") to `value` in the YAML tree before conversion; `where` starts
+// the message when the key is unknown ("--set k=v", "F: variant 'x'"). --set and variants.yaml
+// both go through here.
+void set_key(YAML::Node& root, const std::string& dotted, const YAML::Node& value, const std::string& where) {
+  const auto dot = dotted.find('.');
+  const auto& table = key_table();
+  if (dot == std::string::npos ||
+      std::find(table.dotted.begin(), table.dotted.end(), dotted) == table.dotted.end()) {
+    std::string hint = did_you_mean(dotted, table.dotted);
+    if (hint.empty() && dot == std::string::npos) hint = " (keys are section.key)";
+    throw UsageError(fmt::format("{}: unknown key '{}'{}", where, dotted, hint));
+  }
+  const std::string section = dotted.substr(0, dot);
+  const std::string key = dotted.substr(dot + 1);
+  if (!root[section] || root[section].IsNull()) root[section] = YAML::Node(YAML::NodeType::Map);
+  root[section][key] = value;
+}
+
+// Applies "section.key=value" (a --set argument) to the YAML tree before conversion.
 void apply_override(YAML::Node& root, const std::string& override_text) {
   const auto eq = override_text.find('=');
   if (eq == std::string::npos) {
@@ -256,12 +274,10 @@ void apply_override(YAML::Node& root, const std::string& override_text) {
   }
   const std::string dotted = override_text.substr(0, eq);
   const std::string value = override_text.substr(eq + 1);
-  const auto dot = dotted.find('.');
+  const std::string where = "--set " + override_text;
   const auto& table = key_table();
-  if (dot == std::string::npos ||
-      std::find(table.dotted.begin(), table.dotted.end(), dotted) == table.dotted.end()) {
-    throw UsageError(fmt::format("--set {}: unknown key '{}'{}", override_text, dotted,
-                                 did_you_mean(dotted, table.dotted)));
+  if (std::find(table.dotted.begin(), table.dotted.end(), dotted) == table.dotted.end()) {
+    set_key(root, dotted, YAML::Node(), where);  // throws the unknown-key message before the value is parsed
   }
   YAML::Node parsed;
   try {
@@ -269,10 +285,7 @@ void apply_override(YAML::Node& root, const std::string& override_text) {
   } catch (const YAML::Exception& e) {
     throw UsageError(fmt::format("--set {}: cannot parse value: {}", override_text, e.msg));
   }
-  const std::string section = dotted.substr(0, dot);
-  const std::string key = dotted.substr(dot + 1);
-  if (!root[section] || root[section].IsNull()) root[section] = YAML::Node(YAML::NodeType::Map);
-  root[section][key] = parsed;
+  set_key(root, dotted, parsed, where);
 }
 
 bool one_of(const std::string& v, std::initializer_list<const char*> options) {
@@ -329,14 +342,92 @@ std::string key_text(const YAML::Node& key, const std::string& origin) {
   return key.Scalar();
 }
 
+// One variant of variants.yaml: its overrides of the base, in file order.
+struct Variant {
+  std::string name;
+  std::string origin;  // "DIR/variants.yaml: variant 'NAME'", the start of messages about it
+  std::vector<std::pair<std::string, YAML::Node>> overrides;  // "section.key" -> value
+};
+
+std::string read_file(const std::string& path, const std::string& what) {
+  std::ifstream in(path);
+  if (!in) throw UsageError(fmt::format("{}: cannot open {}", path, what));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Reads every variant of the variants.yaml beside `config_path` (layout: docs/configuration.md,
+// "Variants"): a mapping of variant names, each a mapping of section.key to a value (or empty).
+// Every entry's shape is checked, not only the one asked for; keys and values are checked when
+// a variant is applied.
+std::vector<Variant> read_variants(const std::string& config_path) {
+  const std::string file = variants_path(config_path);
+  std::ifstream in(file);
+  if (!in) {
+    throw UsageError(fmt::format("{}: cannot open the variants file (--variant reads variants.yaml beside {})",
+                                 file, config_path));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  YAML::Node root;
+  try {
+    root = YAML::Load(text.str());
+  } catch (const YAML::ParserException& e) {
+    throw UsageError(fmt::format("{}:{}:{}: YAML syntax error: {}", file, e.mark.line + 1, e.mark.column + 1, e.msg));
+  }
+  if (root.IsNull()) return {};
+  if (!root.IsMap()) {
+    throw UsageError(fmt::format("{}: expected a mapping of variant names to overrides "
+                                 "(NAME: {{section.key: value, ...}})", file));
+  }
+  std::vector<Variant> out;
+  for (const auto& entry : root) {
+    Variant v;
+    v.name = key_text(entry.first, file);
+    v.origin = fmt::format("{}: variant '{}'", file, v.name);
+    for (const auto& seen : out) {
+      if (seen.name == v.name) {
+        throw UsageError(fmt::format("{}:{}: variant '{}' is listed twice", file, entry.first.Mark().line + 1, v.name));
+      }
+    }
+    const YAML::Node& body = entry.second;
+    if (!body.IsNull() && !body.IsMap()) {
+      throw UsageError(fmt::format("{}:{}: variant '{}' must be a mapping of section.key: value, not a {}", file,
+                                   entry.first.Mark().line + 1, v.name, body.IsSequence() ? "sequence" : "scalar"));
+    }
+    if (body.IsMap()) {
+      for (const auto& kv : body) v.overrides.emplace_back(key_text(kv.first, file), kv.second);
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+Variant find_variant(const std::string& config_path, const std::string& name) {
+  const std::vector<Variant> all = read_variants(config_path);
+  std::vector<std::string> names;
+  for (const auto& v : all) {
+    if (v.name == name) return v;
+    names.push_back(v.name);
+  }
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  throw UsageError(fmt::format("{}: unknown variant '{}'{}; {}", variants_path(config_path), name,
+                               did_you_mean(name, names), names.empty() ? "the file lists none" : "variants: " + list));
+}
+
+// Converts one YAML scalar to text for run.name / run.output_dir ("" when it is not a scalar:
+// conversion then reports the type).
+std::string scalar_or_empty(const YAML::Node& node) { return node && node.IsScalar() ? node.Scalar() : ""; }
+
 Config parse_config_unguarded(const std::string& yaml_text, const std::string& origin,
-                              const std::vector<std::string>& overrides);
+                              const std::vector<std::string>& overrides, const Variant* variant);
 
-}  // namespace
-
-Config parse_config(const std::string& yaml_text, const std::string& origin,
-                    const std::vector<std::string>& overrides) {
-  // Messages quote the user's text (keys, values, --set arguments): keep them on one line.
+// Runs `f`, turning every error into one UsageError line (messages quote the user's text: keys,
+// values, --set arguments).
+template <class F>
+auto guarded(const std::string& origin, F&& f) -> decltype(f()) {
   auto one_line = [](const std::string& text) {
     std::string out;
     for (const char c : text) {
@@ -348,7 +439,7 @@ Config parse_config(const std::string& yaml_text, const std::string& origin,
     return out;
   };
   try {
-    return parse_config_unguarded(yaml_text, origin, overrides);
+    return f();
   } catch (const UsageError& e) {
     throw UsageError(one_line(e.what()));
   } catch (const YAML::Exception& e) {
@@ -357,10 +448,30 @@ Config parse_config(const std::string& yaml_text, const std::string& origin,
   }
 }
 
+}  // namespace
+
+std::string variants_path(const std::string& config_path) {
+  const auto slash = config_path.rfind('/');
+  return slash == std::string::npos ? "variants.yaml" : config_path.substr(0, slash + 1) + "variants.yaml";
+}
+
+std::vector<std::string> list_variants(const std::string& config_path) {
+  return guarded(variants_path(config_path), [&] {
+    std::vector<std::string> names;
+    for (const auto& v : read_variants(config_path)) names.push_back(v.name);
+    return names;
+  });
+}
+
+Config parse_config(const std::string& yaml_text, const std::string& origin,
+                    const std::vector<std::string>& overrides) {
+  return guarded(origin, [&] { return parse_config_unguarded(yaml_text, origin, overrides, nullptr); });
+}
+
 namespace {
 
 Config parse_config_unguarded(const std::string& yaml_text, const std::string& origin,
-                              const std::vector<std::string>& overrides) {
+                              const std::vector<std::string>& overrides, const Variant* variant) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
@@ -394,7 +505,27 @@ Config parse_config_unguarded(const std::string& yaml_text, const std::string& o
       }
     }
   }
-  for (const auto& o : overrides) apply_override(root, o);
+  // Where each value came from, for conversion messages: the variant's keys name the variants
+  // file and the variant; the base file's and --set's keep `origin`.
+  std::map<std::string, std::string> key_origin;
+  if (variant != nullptr) {
+    const YAML::Node& base = root;  // const: reading a missing key adds nothing
+    const std::string base_name = base["run"] && base["run"]["name"] ? scalar_or_empty(base["run"]["name"]) : RunConfig{}.name;
+    for (const auto& [dotted, value] : variant->overrides) {
+      set_key(root, dotted, value, variant->origin);
+      key_origin[dotted] = variant->origin;
+    }
+    // A variant runs under its own name and folder unless it chooses them (--set still can).
+    if (!key_origin.count("run.name")) set_key(root, "run.name", YAML::Node(base_name + "-" + variant->name), origin);
+    if (!key_origin.count("run.output_dir")) {
+      const YAML::Node& named = root;
+      set_key(root, "run.output_dir", YAML::Node("runs/" + scalar_or_empty(named["run"]["name"])), origin);
+    }
+  }
+  for (const auto& o : overrides) {
+    apply_override(root, o);
+    key_origin.erase(o.substr(0, o.find('=')));
+  }
 
   Config config;
   for_each_field(config, [&](const char* section, const char* key, auto& field) {
@@ -402,20 +533,23 @@ Config parse_config_unguarded(const std::string& yaml_text, const std::string& o
     if (!s || s.IsNull()) return;
     const YAML::Node node = s[key];
     if (!node) return;
-    convert_field(node, field, origin, std::string(section) + "." + key);
+    const std::string dotted = std::string(section) + "." + key;
+    const auto from = key_origin.find(dotted);
+    convert_field(node, field, from == key_origin.end() ? origin : from->second, dotted);
   });
-  validate_config(config, origin);
+  validate_config(config, variant == nullptr ? origin : fmt::format("{} (variant '{}')", origin, variant->name));
   return config;
 }
 
 }  // namespace
 
-Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream in(path);
-  if (!in) throw UsageError(fmt::format("{}: cannot open config file", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_config(ss.str(), path, overrides);
+Config load_config(const std::string& path, const std::vector<std::string>& overrides, const std::string& variant) {
+  const std::string text = read_file(path, "config file");
+  return guarded(path, [&] {
+    if (variant.empty()) return parse_config_unguarded(text, path, overrides, nullptr);
+    const Variant v = find_variant(path, variant);
+    return parse_config_unguarded(text, path, overrides, &v);
+  });
 }
 
 std::string dump_config(const Config& config) {

@@ -445,14 +445,16 @@ bool is_foreign_weights(const std::string& path) {
 }  // namespace
 
 LoadedModel load_model(const std::string& checkpoint, const std::string& config_path,
-                       const std::vector<std::string>& overrides) {
+                       const std::vector<std::string>& overrides, const std::string& variant) {
+  STURDY_USAGE_CHECK(variant.empty() || !config_path.empty(), "--variant needs --config");
   LoadedModel m;
   if (is_foreign_weights(checkpoint)) {
     // The base model of a fine-tuning experiment: architecture from the file, data and
     // tokenizer from --config/--set (tokenizer.path, else the one the folder carries).
     const PretrainedModel pretrained = read_pretrained(checkpoint);
     m.checkpoint_dir = checkpoint;
-    m.config = config_path.empty() ? parse_config("{}", checkpoint, overrides) : load_config(config_path, overrides);
+    m.config = config_path.empty() ? parse_config("{}", checkpoint, overrides)
+                                   : load_config(config_path, overrides, variant);
     m.config.tokenizer = pretrained_tokenizer(pretrained, m.config.tokenizer.path,
                                               m.config.tokenizer.path.empty() ? "" : m.config.tokenizer.kind);
     m.config.model = pretrained.config;
@@ -470,7 +472,7 @@ LoadedModel load_model(const std::string& checkpoint, const std::string& config_
   // The architecture and tokenizer always come from the checkpoint; the user's config
   // may choose data and evaluation settings.
   m.config = config_path.empty() ? parse_config(state.config_yaml, m.checkpoint_dir, overrides)
-                                 : load_config(config_path, overrides);
+                                 : load_config(config_path, overrides, variant);
   m.config.model = trained.model;
   m.config.tokenizer = trained.tokenizer;
   m.label_names = state.label_names;
@@ -520,7 +522,7 @@ nlohmann::json evaluate(const EvalModel& m, const CorpusReader& reader, const Su
 
 nlohmann::json run_eval(const EvalOptions& options, const dist::Context& ctx) {
   const auto t0 = std::chrono::steady_clock::now();
-  LoadedModel m = load_model(options.checkpoint, options.config, options.overrides);
+  LoadedModel m = load_model(options.checkpoint, options.config, options.overrides, options.variant);
   const std::string data = options.data.empty() ? m.config.data.valid : options.data;
   if (data.empty()) throw UsageError("no evaluation corpus: pass --data or set data.valid");
   const std::string suite_name =

@@ -117,8 +117,10 @@ def ckpt(run):
     return os.path.join(run, "checkpoints", "step_00000002")
 
 
-def train(*sets, config=None, ranks=0):
+def train(*sets, config=None, ranks=0, variant=None):
     cmd = (mpirun_prefix(ranks) if ranks else []) + [sturdy, "train", "--config", config or CONFIG]
+    if variant is not None:
+        cmd += ["--variant", variant]
     for s in sets:
         cmd += ["--set", s]
     return cmd
@@ -248,6 +250,43 @@ case("config: damaged llama2.c tokenizer", train("tokenizer.kind=llama2c", f"tok
 case("config: data.max_length above model.max_seq_len", train("data.max_length=1000"), 2,
      ["data.max_length (1000)", "model.max_seq_len"])
 case("config: no training corpus", train("data.train="), 2, ["data.train"])
+
+# variants (docs/configuration.md, "Variants"): variants.yaml beside the base config
+write("variants.yaml", "small: {model.dim: 8}\nslow: {optim.lr: 1.0e-4}\n")
+must(train("optim.max_steps=1", variant="small"))  # a good variant trains, in its own folder
+if not os.path.isdir("runs/bad-input-small/checkpoints"):
+    sys.exit("setup failed: --variant small did not write runs/bad-input-small")
+case("variant: unknown name", train(variant="nope"), 2, ["variants.yaml", "unknown variant 'nope'", "small, slow"])
+case("variant: close name", train(variant="slo"), 2, ["unknown variant 'slo'", "did you mean 'slow'"])
+
+
+def variant_dir(name, variants):
+    """A folder with a copy of the base config and (unless None) this variants.yaml."""
+    os.makedirs(name, exist_ok=True)
+    shutil.copy(CONFIG, os.path.join(name, "base.yaml"))
+    if variants is not None:
+        write(os.path.join(name, "variants.yaml"), variants)
+    return os.path.abspath(os.path.join(name, "base.yaml"))
+
+
+no_file = variant_dir("no_variants", None)
+case("variant: variants.yaml missing", train(config=no_file, variant="small"), 2,
+     ["no_variants/variants.yaml", "cannot open"])
+case("variant: variants.yaml broken", train(config=variant_dir("broken_variants", "small: {model.dim: [8,\n"),
+                                            variant="small"), 2, ["broken_variants/variants.yaml", "YAML syntax error"])
+case("variant: not a mapping", train(config=variant_dir("list_variants", "- small\n- slow\n"), variant="small"), 2,
+     ["list_variants/variants.yaml", "expected a mapping of variant names"])
+bad_key = variant_dir("key_variants", "typo: {optim.lrr: 0.1}\n")
+case("variant: unknown key", train(config=bad_key, variant="typo"), 2,
+     ["key_variants/variants.yaml: variant 'typo'", "optim.lrr", "did you mean 'optim.lr'"])
+bad_value = variant_dir("value_variants", "lots: {data.micro_batch: lots}\n")
+case("variant: wrong value type", train(config=bad_value, variant="lots"), 2,
+     ["value_variants/variants.yaml: variant 'lots'", "data.micro_batch", "expected an integer"])
+case("variant: eval, unknown name", [sturdy, "eval", "--checkpoint", BASE_RUN, "--data", TOY, "--config", CONFIG,
+                                     "--variant", "nope"], 2, ["variants.yaml", "unknown variant 'nope'"], [])
+case("variant: eval without --config", [sturdy, "eval", "--checkpoint", BASE_RUN, "--variant", "small"], 2,
+     ["--variant", "--config"], [])
+
 a_file = write("a_file", "x")
 case("config: unwritable output folder", train(f"run.output_dir={a_file}/run"), 3, ["a_file/run", "cannot create"])
 

@@ -1,5 +1,10 @@
-// Tests for src/config: strict loading, closest-key hints, overrides, dump round trip.
+// Tests for src/config: strict loading, closest-key hints, overrides, dump round trip, variants.
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 #include "sturdy/config/config.h"
 #include "sturdy/core/error.h"
@@ -110,6 +115,178 @@ TEST(Config, SyntaxErrorHasLine) {
   const std::string e = error_of("run:\n  name: [unclosed\n");
   EXPECT_NE(e.find("test.yaml:"), std::string::npos) << e;
   EXPECT_NE(e.find("syntax"), std::string::npos) << e;
+}
+
+// --- variants (configs/*/variants.yaml) ---------------------------------------------------------
+
+const std::string kConfigs = std::string(STURDY_SOURCE_DIR) + "/configs/";
+
+// The same value: scalars that both read as numbers compare as numbers (2.0e-3 == 0.002), other
+// scalars as text; sequences and mappings element by element.
+bool same_value(const YAML::Node& a, const YAML::Node& b) {
+  if (a.IsNull() || b.IsNull()) return a.IsNull() == b.IsNull();
+  if (a.IsScalar() && b.IsScalar()) {
+    char* end_a = nullptr;
+    char* end_b = nullptr;
+    const double x = std::strtod(a.Scalar().c_str(), &end_a);
+    const double y = std::strtod(b.Scalar().c_str(), &end_b);
+    if (!a.Scalar().empty() && !b.Scalar().empty() && *end_a == '\0' && *end_b == '\0') return x == y;
+    return a.Scalar() == b.Scalar();
+  }
+  if (a.IsSequence() && b.IsSequence()) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (!same_value(a[i], b[i])) return false;
+    return true;
+  }
+  if (a.IsMap() && b.IsMap()) {
+    if (a.size() != b.size()) return false;
+    for (const auto& kv : a)
+      if (!b[kv.first.Scalar()] || !same_value(kv.second, b[kv.first.Scalar()])) return false;
+    return true;
+  }
+  return false;
+}
+
+// Every variant of every variants file resolves to a valid config in which its overrides hold.
+TEST(ConfigVariants, EveryVariantResolvesWithItsOverrides) {
+  for (const std::string task : {"sst2", "stories"}) {
+    const std::string base_path = kConfigs + task + "/base.yaml";
+    const YAML::Node file = YAML::LoadFile(kConfigs + task + "/variants.yaml");
+    ASSERT_TRUE(file.IsMap()) << task;
+    const std::vector<std::string> names = list_variants(base_path);
+    ASSERT_EQ(names.size(), file.size()) << task;
+    ASSERT_GT(names.size(), 0u) << task;
+    const Config base = load_config(base_path);
+    size_t i = 0;
+    for (const auto& entry : file) {
+      const std::string name = entry.first.Scalar();
+      SCOPED_TRACE(task + " variant " + name);
+      EXPECT_EQ(names[i++], name);  // list_variants keeps the file's order
+      Config c;
+      ASSERT_NO_THROW(c = load_config(base_path, {}, name));
+      EXPECT_NO_THROW(validate_config(c, name));
+      const YAML::Node resolved = YAML::Load(dump_config(c));
+      bool sets_name = false;
+      for (const auto& kv : entry.second) {
+        const std::string dotted = kv.first.Scalar();
+        const auto dot = dotted.find('.');
+        ASSERT_NE(dot, std::string::npos) << dotted;
+        const YAML::Node got = resolved[dotted.substr(0, dot)][dotted.substr(dot + 1)];
+        EXPECT_TRUE(same_value(got, kv.second)) << dotted << ": resolved " << YAML::Dump(got) << ", variant says "
+                                                << YAML::Dump(kv.second);
+        sets_name = sets_name || dotted.rfind("run.", 0) == 0;
+      }
+      if (!sets_name) {
+        EXPECT_EQ(c.run.name, base.run.name + "-" + name);
+        EXPECT_EQ(c.run.output_dir, "runs/" + base.run.name + "-" + name);
+      }
+      // What the variant leaves alone is the base's: the tokenizer (SST-2 learns only with the
+      // sentencepiece model of base.yaml, not with bytes) and the model's width.
+      EXPECT_EQ(c.tokenizer.kind, base.tokenizer.kind);
+      EXPECT_EQ(c.model.dim, base.model.dim);
+      // --set still wins over the variant.
+      EXPECT_EQ(load_config(base_path, {"objective.kind=erm", "run.name=x"}, name).objective.kind, "erm");
+    }
+  }
+  EXPECT_EQ(load_config(kConfigs + "sst2/base.yaml", {}, "freelb").tokenizer.kind, "sentencepiece");
+}
+
+// A scratch folder with base.yaml and (optionally) variants.yaml.
+struct VariantDir {
+  std::filesystem::path dir;
+  explicit VariantDir(const std::string& variants, bool with_variants = true) {
+    dir = std::filesystem::temp_directory_path() /
+          ("sturdy_config_test_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "base.yaml") << "run: {name: b, output_dir: runs/b}\noptim: {lr: 0.1}\n";
+    if (with_variants) std::ofstream(dir / "variants.yaml") << variants;
+  }
+  ~VariantDir() { std::filesystem::remove_all(dir); }
+  std::string base() const { return (dir / "base.yaml").string(); }
+  std::string error(const std::string& variant, const std::vector<std::string>& overrides = {}) const {
+    try {
+      load_config(base(), overrides, variant);
+    } catch (const UsageError& e) {
+      return e.what();
+    }
+    return "";
+  }
+};
+
+TEST(ConfigVariants, OrderAndDerivedNames) {
+  const VariantDir d("fast: {optim.lr: 0.5, log.every_steps: 3}\nnamed: {run.name: other}\nplain: {}\nempty:\n");
+  const Config fast = load_config(d.base(), {}, "fast");
+  EXPECT_DOUBLE_EQ(fast.optim.lr, 0.5);
+  EXPECT_EQ(fast.log.every_steps, 3);
+  EXPECT_EQ(fast.run.name, "b-fast");
+  EXPECT_EQ(fast.run.output_dir, "runs/b-fast");
+  EXPECT_DOUBLE_EQ(load_config(d.base(), {"optim.lr=0.7"}, "fast").optim.lr, 0.7);  // --set after the variant
+  const Config set_name = load_config(d.base(), {"run.name=mine"}, "fast");
+  EXPECT_EQ(set_name.run.name, "mine");
+  EXPECT_EQ(set_name.run.output_dir, "runs/b-fast");
+  EXPECT_EQ(load_config(d.base(), {"run.output_dir=out"}, "fast").run.output_dir, "out");
+  const Config named = load_config(d.base(), {}, "named");
+  EXPECT_EQ(named.run.name, "other");
+  EXPECT_EQ(named.run.output_dir, "runs/other");
+  EXPECT_DOUBLE_EQ(load_config(d.base(), {}, "plain").optim.lr, 0.1);
+  EXPECT_EQ(load_config(d.base(), {}, "empty").run.name, "b-empty");
+  EXPECT_EQ(load_config(d.base()).run.name, "b");  // no variant: the base as it is
+  EXPECT_EQ(list_variants(d.base()), (std::vector<std::string>{"fast", "named", "plain", "empty"}));
+}
+
+TEST(ConfigVariants, UnknownVariantListsTheNames) {
+  const VariantDir d("erm: {}\nfreelb: {objective.kind: freelb}\n");
+  const std::string e = d.error("freelbb");
+  EXPECT_NE(e.find("variants.yaml"), std::string::npos) << e;
+  EXPECT_NE(e.find("unknown variant 'freelbb'"), std::string::npos) << e;
+  EXPECT_NE(e.find("did you mean 'freelb'"), std::string::npos) << e;
+  EXPECT_NE(e.find("erm, freelb"), std::string::npos) << e;
+  EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+}
+
+TEST(ConfigVariants, MissingVariantsFile) {
+  const VariantDir d("", false);
+  const std::string e = d.error("erm");
+  EXPECT_NE(e.find((d.dir / "variants.yaml").string()), std::string::npos) << e;
+  EXPECT_NE(e.find("cannot open"), std::string::npos) << e;
+  EXPECT_NO_THROW(load_config(d.base()));  // needed only with a variant
+}
+
+TEST(ConfigVariants, BadKeyOrValueNamesFileVariantAndKey) {
+  const VariantDir d("ok: {}\nbad_key: {optim.lrr: 0.1}\nbad_value: {data.micro_batch: lots}\n"
+                     "section: {objective: {kind: fgm}}\nbad_range: {optim.lr: -1}\n");
+  const std::string file = (d.dir / "variants.yaml").string();
+  const std::string k = d.error("bad_key");
+  EXPECT_NE(k.find(file + ": variant 'bad_key'"), std::string::npos) << k;
+  EXPECT_NE(k.find("unknown key 'optim.lrr'"), std::string::npos) << k;
+  EXPECT_NE(k.find("did you mean 'optim.lr'"), std::string::npos) << k;
+  const std::string v = d.error("bad_value");
+  EXPECT_NE(v.find(file + ": variant 'bad_value'"), std::string::npos) << v;
+  EXPECT_NE(v.find("data.micro_batch: expected an integer, got 'lots'"), std::string::npos) << v;
+  const std::string s = d.error("section");
+  EXPECT_NE(s.find("variant 'section'"), std::string::npos) << s;
+  EXPECT_NE(s.find("unknown key 'objective'"), std::string::npos) << s;
+  const std::string r = d.error("bad_range");
+  EXPECT_NE(r.find("variant 'bad_range'"), std::string::npos) << r;
+  EXPECT_NE(r.find("optim.lr must be > 0"), std::string::npos) << r;
+  EXPECT_NO_THROW(load_config(d.base(), {}, "ok"));  // another variant's mistake is not this one's
+}
+
+TEST(ConfigVariants, StructureIsChecked) {
+  const std::string list = VariantDir("- erm\n- fgm\n").error("erm");
+  EXPECT_NE(list.find("expected a mapping of variant names"), std::string::npos) << list;
+  const std::string seq = VariantDir("erm: {}\nfgm: [objective.kind=fgm]\n").error("erm");
+  EXPECT_NE(seq.find("variant 'fgm' must be a mapping"), std::string::npos) << seq;
+  const std::string syntax = VariantDir("erm: {optim.lr: [1,\n").error("erm");
+  EXPECT_NE(syntax.find("variants.yaml:"), std::string::npos) << syntax;
+  EXPECT_NE(syntax.find("YAML syntax error"), std::string::npos) << syntax;
+  const std::string twice = VariantDir("erm: {}\nerm: {optim.lr: 1}\n").error("erm");
+  EXPECT_NE(twice.find("variant 'erm' is listed twice"), std::string::npos) << twice;
+  const std::string empty = VariantDir("# nothing yet\n").error("erm");
+  EXPECT_NE(empty.find("unknown variant 'erm'"), std::string::npos) << empty;
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 // Run configuration: one struct per YAML section (see docs/configuration.md).
 //
 // Loading is strict: an unknown key is an error that names it and the closest
-// valid key; every key can be overridden with `--set section.key=value`; the
-// resolved configuration is written into the run folder by rank 0.
+// valid key; every key can be overridden with `--set section.key=value`, and a
+// named variant (variants.yaml beside the base config) is a stored list of such
+// overrides; the resolved configuration is written into the run folder by rank 0.
 #pragma once
 
 #include <cstdint>
@@ -145,8 +146,17 @@ struct Config {
 };
 
 // Loads `path` (YAML), applies `overrides` ("section.key=value", YAML scalar syntax) and validates.
-// Throws UsageError naming the file and key on any problem.
-Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+// With a `variant`, the overrides that variants.yaml beside `path` lists under that name are
+// applied first (the same way as --set), and run.name / run.output_dir become
+// "<base run.name>-<variant>" / "runs/<that>" unless the variant sets them; `overrides` still
+// win (docs/configuration.md, "Variants").
+// Throws UsageError naming the file (and variant) and key on any problem.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides = {},
+                   const std::string& variant = "");
+// The variants file of a base config: variants.yaml in the same folder.
+std::string variants_path(const std::string& config_path);
+// The variant names of variants_path(config_path), in file order; throws UsageError.
+std::vector<std::string> list_variants(const std::string& config_path);
 // Same, from YAML text (`origin` names it in messages).
 Config parse_config(const std::string& yaml_text, const std::string& origin,
                     const std::vector<std::string>& overrides = {});

@@ -37,6 +37,7 @@ namespace sturdy::eval {
 struct EvalOptions {
   std::string checkpoint;   // checkpoint folder, run folder or checkpoints/ folder
   std::string config;       // optional config file: data.valid and eval.* come from it
+  std::string variant;      // optional variant of `config` (variants.yaml beside it)
   std::vector<std::string> overrides;
   std::string data;         // evaluation corpus; default data.valid
   std::string suite;        // suite name or file; default eval.suite, else "standard"
@@ -56,7 +57,7 @@ struct LoadedModel {
   Transformer model{nullptr};
 };
 LoadedModel load_model(const std::string& checkpoint, const std::string& config_path,
-                       const std::vector<std::string>& overrides);
+                       const std::vector<std::string>& overrides, const std::string& variant = "");
 
 // What the evaluation needs to know about the model besides its weights.
 struct EvalModel {
