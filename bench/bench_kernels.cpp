@@ -7,6 +7,7 @@
 
 #include "sturdy/core/error.h"
 #include "kernel_bench.h"
+#include "sturdy/kernels/adv_kernels.h"
 
 int main(int argc, char** argv) {
   sturdy::kernels::KernelBenchOptions o;
