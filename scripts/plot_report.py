@@ -120,10 +120,15 @@ def plot_rates(plt, runs, out):
     return True
 
 
+def pgd_attacks(r):
+    """The embedding-space entries of R.json's attacks (search attacks have no norm)."""
+    return [a for a in r.get("attacks", []) if a.get("kind", "pgd") == "pgd"]
+
+
 def plot_attacks(plt, runs, out):
     norms = []
     for _, r in runs:
-        for a in r.get("attacks", []):
+        for a in pgd_attacks(r):
             if a["norm"] not in norms:
                 norms.append(a["norm"])
     if not norms:
@@ -134,12 +139,12 @@ def plot_attacks(plt, runs, out):
         rel = a.get("epsilon_relative")
         return rel if isinstance(rel, (int, float)) else a["epsilon"]
 
-    relative = any(isinstance(a.get("epsilon_relative"), (int, float)) for _, r in runs for a in r.get("attacks", []))
+    relative = any(isinstance(a.get("epsilon_relative"), (int, float)) for _, r in runs for a in pgd_attacks(r))
     fig, axes = plt.subplots(1, len(norms), figsize=(3.4 * len(norms), 2.9), sharey=True, squeeze=False)
     for n, norm in enumerate(norms):
         ax = axes[0][n]
         for label, r in runs:
-            pts = sorted((radius(a), a["accuracy_under_attack"]) for a in r.get("attacks", []) if a["norm"] == norm)
+            pts = sorted((radius(a), a["accuracy_under_attack"]) for a in pgd_attacks(r) if a["norm"] == norm)
             if pts:
                 ax.plot([0.0] + [e for e, _ in pts], [r["clean"]["accuracy"]] + [y for _, y in pts], "-o", ms=3,
                         label=label)

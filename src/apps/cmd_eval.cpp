@@ -21,6 +21,9 @@ void register_eval(CLI::App& root, int* exit_code) {
   cmd->add_option("--suite", opts->suite,
                   "Suite name (configs/eval/NAME.yaml) or file (default: eval.suite, else standard)");
   cmd->add_option("--output", opts->output, "Where to write R.json");
+  cmd->add_option("--dump-adversarial", opts->dump_adversarial,
+                  "Write the search attacks' successful adversarial texts here (JSONL: attack, id, label, original, "
+                  "text; `sturdy prepare` reads it)");
   cmd->add_option("--batch-size", opts->batch_size, "At most this many sequences per forward (overrides the suite)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--batch-tokens", opts->batch_tokens, "At most this many tokens per forward (overrides the suite)")

@@ -12,6 +12,7 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include "search_attack.h"
 #include "shard.h"
 #include "sturdy/ckpt/checkpoint.h"
 #include "sturdy/ckpt/pretrained.h"
@@ -337,7 +338,7 @@ struct TextPass {
 };
 
 nlohmann::json evaluate_classifier(const EvalModel& m, const Shard& shard, const Suite& suite, EvalWork& work,
-                                   const dist::Context& ctx) {
+                                   std::vector<detail::AdversarialRecord>& adversarial, const dist::Context& ctx) {
   const auto runs = detail::perturbation_runs(suite);
   const auto worst = detail::worst_case_perturber(suite);
   const BatchLimits limits = limits_of(suite);
@@ -420,6 +421,11 @@ nlohmann::json evaluate_classifier(const EvalModel& m, const Shard& shard, const
       }
     }
   }
+  // Search attacks (their forwards are not text passes: a separate tally).
+  EvalWork search_work;
+  for (const auto& spec : suite.search_attacks) {
+    r["attacks"].push_back(detail::classifier_search_attack(m, shard, clean, spec, suite, search_work, adversarial, ctx));
+  }
   if (!suite.extra_sets.empty()) {
     r["extra_sets"] = nlohmann::json::array();
     for (const auto& spec : suite.extra_sets) {
@@ -494,7 +500,7 @@ Predictions predict(LoadedModel& m, const CorpusReader& reader, const TextTransf
 }
 
 nlohmann::json evaluate(const EvalModel& m, const CorpusReader& reader, const Suite& suite,
-                        const dist::Context& ctx, EvalWork* work) {
+                        const dist::Context& ctx, EvalWork* work, const std::string& dump_adversarial) {
   m.model->eval();
   const bool lm = m.model->config().head == "lm";
   if (!lm) {
@@ -504,8 +510,10 @@ nlohmann::json evaluate(const EvalModel& m, const CorpusReader& reader, const Su
   }
   EvalWork local;
   const Shard shard = detail::read_shard(reader, suite.max_examples, ctx);
-  nlohmann::json r = lm ? detail::evaluate_lm(m, shard, suite, local, ctx)
-                        : evaluate_classifier(m, shard, suite, local, ctx);
+  std::vector<detail::AdversarialRecord> adversarial;  // the search attacks' successes on this rank
+  nlohmann::json r = lm ? detail::evaluate_lm(m, shard, suite, local, adversarial, ctx)
+                        : evaluate_classifier(m, shard, suite, local, adversarial, ctx);
+  if (!dump_adversarial.empty()) detail::dump_adversarial(dump_adversarial, adversarial, ctx);
   r["num_examples"] = shard.n;
   r["seed"] = suite.seed;
   r["suite"] = suite.name;
@@ -538,7 +546,12 @@ nlohmann::json run_eval(const EvalOptions& options, const dist::Context& ctx) {
 
   const EvalModel em{m.model, *m.tokenizer, m.config.data.max_length, m.label_names};
   EvalWork work;
-  const nlohmann::json body = evaluate(em, reader, suite, ctx, &work);
+  if (!options.dump_adversarial.empty()) {
+    STURDY_USAGE_CHECK(!suite.search_attacks.empty(),
+                       "--dump-adversarial {}: suite {} has no search attack (char_search, word_search)",
+                       options.dump_adversarial, suite.origin);
+  }
+  const nlohmann::json body = evaluate(em, reader, suite, ctx, &work, options.dump_adversarial);
   nlohmann::json r;
   r["sturdy_version"] = STURDY_VERSION;
   r["checkpoint"] = m.checkpoint_dir;

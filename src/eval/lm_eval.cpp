@@ -15,6 +15,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "search_attack.h"
 #include "shard.h"
 #include "sturdy/core/error.h"
 #include "sturdy/data/loader.h"
@@ -154,7 +155,7 @@ std::vector<LmScores> gather(const Shard& shard, const LocalScores& local, int64
 }  // namespace
 
 nlohmann::json evaluate_lm(const EvalModel& m, const Shard& shard, const Suite& suite, EvalWork& work,
-                           const dist::Context& ctx) {
+                           std::vector<AdversarialRecord>& adversarial, const dist::Context& ctx) {
   STURDY_USAGE_CHECK(m.model->config().causal, "LM evaluation needs a causal model (model.causal: true)");
   const BatchLimits limits{suite.batch_size, suite.batch_tokens};
   const std::vector<LmText> texts = split_all(m, shard, suite.lm.prompt_fraction);
@@ -222,6 +223,13 @@ nlohmann::json evaluate_lm(const EvalModel& m, const Shard& shard, const Suite& 
   }
   r["attacks"] = nlohmann::json::array();
   if (!suite.attacks.empty()) spdlog::info("embedding attacks are defined for classifiers; skipped for the LM head");
+  // Search attacks on the prompt, against the clean top-1 next token (their forwards are not
+  // text passes: a separate tally).
+  EvalWork search_work;
+  for (const auto& spec : suite.search_attacks) {
+    r["attacks"].push_back(
+        lm_search_attack(m, shard, texts, clean_local.next_token, spec, suite, search_work, adversarial, ctx));
+  }
   return r;
 }
 

@@ -37,8 +37,22 @@ std::string perturbation_key(const json& p) {
   return fmt::format("{} @ {:g}", name, rate);
 }
 
+bool is_search(const json& a) {
+  const std::string kind = a.value("kind", "pgd");
+  return kind == "char_search" || kind == "word_search";
+}
+
+// A search attack's row: kind, ops and budgets.
+std::string search_key(const json& a) {
+  std::string ops;
+  for (const auto& op : a.value("ops", json::array())) ops += (ops.empty() ? "" : ",") + op.get<std::string>();
+  return fmt::format("{} ({}; ≤{:g}% words, ≤{} queries)", a.value("kind", "?"), ops,
+                     100.0 * a.value("max_word_share", 0.0), a.value("max_queries", 0));
+}
+
 // A relative radius is the row key, so models of different embedding scales line up.
 std::string attack_key(const json& a) {
+  if (is_search(a)) return search_key(a);
   const auto rel = a.find("epsilon_relative");
   if (rel != a.end() && rel->is_number()) {
     return fmt::format("{} {} ε={:g}×scale ({} steps)", a.value("kind", "pgd"), a.value("norm", "?"),
@@ -221,7 +235,29 @@ std::string render_markdown(const std::vector<ReportInput>& inputs, const std::v
     }
   }
 
-  const auto akeys = union_keys(inputs, "attacks", attack_key);
+  std::vector<std::string> akeys, skeys;
+  for (const auto& key : union_keys(inputs, "attacks", attack_key)) {
+    (key.find("_search (") != std::string::npos ? skeys : akeys).push_back(key);
+  }
+  if (!skeys.empty()) {
+    md << (lm ? "\n## Search attacks: top-1 agreement under attack / success rate / words changed / queries\n\n"
+              : "\n## Search attacks: accuracy under attack / success rate / words changed / queries\n\n")
+       << "Black-box word-by-word searches (docs/evaluation.md, \"Search attacks\"): words changed is the mean "
+          "share over successful attacks, queries the mean per attacked example.\n\n";
+    md << header(inputs, "attack");
+    for (const auto& key : skeys) {
+      md << "| " << key << " |";
+      for (const auto& in : inputs) {
+        const json* e = find_entry(in.result, "attacks", attack_key, key);
+        md << (e ? fmt::format(" {} / {} / {:.1f}% / {:.1f} |",
+                               num(*e, lm ? "top1_agreement_under_attack" : "accuracy_under_attack"),
+                               num(*e, "attack_success_rate"), 100.0 * e->value("mean_words_changed", 0.0),
+                               e->value("mean_queries", 0.0))
+                 : std::string(" – |"));
+      }
+      md << "\n";
+    }
+  }
   if (!akeys.empty()) {
     md << "\n## Embedding attacks: accuracy under attack / attack success rate\n\n"
           "Success rate = examples correct before the attack and wrong after it / examples correct before it.\n\n";

@@ -117,7 +117,9 @@ using TextOf = std::function<std::string(const Example&)>;
 
 // LM evaluation (lm_eval.cpp): the LM part of R.json (clean.perplexity, per perturbation
 // perplexity/top1_agreement).
+// `adversarial` collects this rank's successful search-attack texts (search_attack.h).
+struct AdversarialRecord;
 nlohmann::json evaluate_lm(const EvalModel& m, const Shard& shard, const Suite& suite, EvalWork& work,
-                           const dist::Context& ctx);
+                           std::vector<AdversarialRecord>& adversarial, const dist::Context& ctx);
 
 }  // namespace sturdy::eval::detail

@@ -14,6 +14,7 @@
 #include "sturdy/core/error.h"
 #include "sturdy/perturb/perturber.h"
 #include "sturdy/perturb/recipe.h"
+#include "sturdy/perturb/word_edits.h"
 
 namespace fs = std::filesystem;
 
@@ -67,7 +68,49 @@ std::vector<double> get_list(const YAML::Node& node, const char* key, const std:
 
 std::string place(const char* list, size_t i) { return fmt::format("{}[{}]", list, i); }
 
+
+SearchAttackSpec parse_search_attack(const YAML::Node& e, const std::string& kind, const std::string& origin,
+                                     const std::string& where) {
+  check_keys(e, {"kind", "ops", "draws", "max_word_share", "max_queries"}, origin, where);
+  const std::string at = fmt::format("{}: {}", origin, where);
+  SearchAttackSpec a = SearchAttackSpec::defaults(kind);
+  if (const YAML::Node ops = e["ops"]; ops && !ops.IsNull()) {
+    STURDY_USAGE_CHECK(ops.IsSequence() && ops.size() > 0, "{}.ops: expected a non-empty list of op names", at);
+    a.ops.clear();
+    for (const auto& op : ops) a.ops.push_back(op.as<std::string>());
+  }
+  const auto& allowed = kind == "char_search" ? perturb::char_edit_ops() : perturb::word_edit_ops();
+  for (const auto& op : a.ops) {
+    if (std::find(allowed.begin(), allowed.end(), op) != allowed.end()) continue;
+    const std::string best = closest_key(op, allowed);
+    throw UsageError(fmt::format("{}.ops: '{}' is not an op of {}{}; valid: {}", at, op, kind,
+                                 best.empty() ? "" : fmt::format(" (did you mean '{}'?)", best),
+                                 fmt::join(allowed, ", ")));
+  }
+  a.draws = get<int64_t>(e, "draws", a.draws, origin, where);
+  a.max_word_share = get<double>(e, "max_word_share", a.max_word_share, origin, where);
+  a.max_queries = get<int64_t>(e, "max_queries", a.max_queries, origin, where);
+  STURDY_USAGE_CHECK(a.draws >= 1, "{}.draws must be >= 1 (got {})", at, a.draws);
+  STURDY_USAGE_CHECK(a.max_word_share > 0 && a.max_word_share <= 1, "{}.max_word_share must be in (0, 1] (got {})",
+                     at, a.max_word_share);
+  STURDY_USAGE_CHECK(a.max_queries >= 1, "{}.max_queries must be >= 1 (got {})", at, a.max_queries);
+  return a;
+}
+
 }  // namespace
+
+SearchAttackSpec SearchAttackSpec::defaults(const std::string& kind) {
+  SearchAttackSpec a;
+  a.kind = kind;
+  if (kind == "char_search") {
+    a.ops = {"swap", "delete", "insert", "keyboard", "homoglyph", "ocr"};
+    a.draws = 2;
+  } else {
+    a.ops = {"synonym", "misspell"};
+    a.draws = 8;
+  }
+  return a;
+}
 
 double AttackSpec::scale_of(double mean_example_norm, double mean_token_norm, int64_t dim) const {
   if (norm == robust::AdvNorm::kLinf) return mean_token_norm / std::sqrt(static_cast<double>(dim));
@@ -153,12 +196,17 @@ Suite parse_suite(const std::string& yaml_text, const std::string& origin) {
       const std::string where = place("attacks", i);
       const YAML::Node e = list[i];
       STURDY_USAGE_CHECK(e.IsMap(), "{}: {}: expected a mapping", origin, where);
+      const std::string at = fmt::format("{}: {}", origin, where);
+      const std::string kind = get<std::string>(e, "kind", "pgd", origin, where);
+      if (kind == "char_search" || kind == "word_search") {
+        s.search_attacks.push_back(parse_search_attack(e, kind, origin, where));
+        continue;
+      }
+      STURDY_USAGE_CHECK(kind == "pgd", "{}: kind '{}' is not supported (pgd, char_search, word_search)", at, kind);
       check_keys(e, {"kind", "norm", "scope", "epsilons", "epsilons_relative", "steps", "step_size", "init", "init_magnitude"}, origin,
                  where);
       AttackSpec a;
-      const std::string at = fmt::format("{}: {}", origin, where);
-      a.kind = get<std::string>(e, "kind", "pgd", origin, where);
-      STURDY_USAGE_CHECK(a.kind == "pgd", "{}: kind '{}' is not supported (pgd)", at, a.kind);
+      a.kind = kind;
       a.norm = robust::parse_adv_norm(get<std::string>(e, "norm", "l2", origin, where), at + ".norm");
       a.scope = robust::parse_adv_scope(get<std::string>(e, "scope", "example", origin, where), at + ".scope");
       a.epsilons = get_list(e, "epsilons", origin, where);

@@ -89,6 +89,7 @@ void for_each_entry_line(const std::string& text, F f) {
 
 WordNet::WordNet(const std::string& dir) {
   static const char* const kPos[] = {"noun", "verb", "adj", "adv"};
+  std::unordered_map<std::string, int64_t> primary_tagged;  // lemma -> tagsense_cnt of its primary part of speech
   for (const char* pos : kPos) {
     // data.POS: synset offset -> its plain lemmas (empty strings stand for unusable ones).
     const std::string data_path = dir + "/data." + pos;
@@ -126,8 +127,9 @@ WordNet::WordNet(const std::string& dir) {
         if (!plain_word(lemma)) return;
         for (size_t i = 0; i < p_cnt; ++i) t.next();
         t.next();  // sense_cnt
-        t.next();  // tagsense_cnt
+        const auto tagged = static_cast<int64_t>(parse_uint(t.next(), 10));  // tagsense_cnt
         std::vector<std::u32string>* list = nullptr;
+        std::vector<std::u32string> this_pos;  // this part of speech's synonyms, for primary_synonyms
         for (size_t s = 0; s < synset_cnt && s < kSensesPerPos; ++s) {
           const auto offset = static_cast<uint32_t>(parse_uint(t.next(), 10));
           auto it = synsets.find(offset);
@@ -136,8 +138,16 @@ WordNet::WordNet(const std::string& dir) {
             if (w.empty() || w == lemma) continue;
             if (!list) list = &synonyms_[std::string(lemma)];
             std::u32string cand(w.begin(), w.end());  // plain_word: ASCII only
+            if (std::find(this_pos.begin(), this_pos.end(), cand) == this_pos.end()) this_pos.push_back(cand);
             if (std::find(list->begin(), list->end(), cand) == list->end()) list->push_back(std::move(cand));
           }
+        }
+        // The part of speech with the most tagged senses is the word's primary one (the
+        // first in noun, verb, adj, adv order on a tie).
+        auto [best, fresh] = primary_tagged.try_emplace(std::string(lemma), tagged);
+        if (fresh || tagged > best->second) {
+          best->second = tagged;
+          primary_[best->first] = std::move(this_pos);
         }
       });
     } catch (const UsageError& e) {
@@ -149,6 +159,11 @@ WordNet::WordNet(const std::string& dir) {
 const std::vector<std::u32string>* WordNet::synonyms(const std::string& key) const {
   auto it = synonyms_.find(key);
   return it == synonyms_.end() ? nullptr : &it->second;
+}
+
+const std::vector<std::u32string>* WordNet::primary_synonyms(const std::string& key) const {
+  auto it = primary_.find(key);
+  return it == primary_.end() || it->second.empty() ? nullptr : &it->second;
 }
 
 }  // namespace sturdy::perturb

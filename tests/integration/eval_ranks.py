@@ -40,6 +40,8 @@ attacks:
   - {kind: pgd, norm: l2, epsilons: [0.5, 2.0], steps: 4, init: uniform, init_magnitude: 0.1}
   - {kind: pgd, norm: linf, epsilons: [0.05], steps: 3, scope: token}
   - {kind: pgd, norm: l2, epsilons_relative: [0.3], steps: 3}
+  - {kind: char_search, max_word_share: 0.3, max_queries: 80}
+  - {kind: word_search, ops: [misspell, synonym], max_queries: 60}
 extra_sets:
   - {name: extra, path: extra.tsv}
 """)
@@ -53,7 +55,8 @@ results = {}
 for name, (n, extra) in setups.items():
     out = f"r{name}.json"
     run((mpirun_prefix(n) if n > 1 else []) +
-        [sturdy, "eval", "--checkpoint", "runs/toy", "--suite", "suite.yaml", "--output", out] + extra)
+        [sturdy, "eval", "--checkpoint", "runs/toy", "--suite", "suite.yaml", "--output", out,
+         "--dump-adversarial", f"adv{name}.jsonl"] + extra)
     with open(out) as f:
         results[name] = json.load(f)
 results[1] = results["1"]
@@ -65,6 +68,8 @@ def without_timing(r):
     r = dict(r)
     r["cost"] = {k: v for k, v in r["cost"].items()
                  if not k.endswith("seconds") and "per_second" not in k and not k.startswith("eval_")}
+    r["attacks"] = [{k: v for k, v in a.items() if k not in ("seconds", "examples_per_second")}
+                    for a in r["attacks"]]
     return json.dumps(r, sort_keys=True)
 
 
@@ -79,13 +84,27 @@ for n in ("2", "3", "1-b3", "2-t40"):
             if a[key] != b.get(key):
                 print(f"  {key}: {a[key]} != {b.get(key)}")
 
+# The search attacks' adversarial texts: the same bytes for every rank count and batch size.
+with open("adv1.jsonl") as f:
+    adv = f.read()
+for n in ("2", "3", "1-b3", "2-t40"):
+    with open(f"adv{n}.jsonl") as f:
+        same = f.read() == adv
+    failures += not same
+    print(f"adversarial dump {n} vs 1 rank: {'identical' if same else 'DIFFERENT'}")
+
 # The results must be real measurements, not placeholders.
 r = results[1]
 checks = [
     (r["num_examples"] == 61, "num_examples == 61"),
     (len(r["perturbations"]) == 4, "4 perturbation entries"),
     (r["clean"]["accuracy"] > 0.5, f"trained model beats chance ({r['clean']['accuracy']:.3f})"),
-    (len(r["attacks"]) == 4 and r["extra_sets"][0]["num_examples"] == 23, "attacks and extra set present"),
+    (len(r["attacks"]) == 6 and r["extra_sets"][0]["num_examples"] == 23, "attacks and extra set present"),
+    ([a["kind"] for a in r["attacks"][4:]] == ["char_search", "word_search"] and
+     all(a["mean_queries"] <= a["max_queries"] and a["mean_words_changed"] <= 0.3 + 1e-12 for a in r["attacks"][4:]),
+     "search attacks within their budgets"),
+    (r["attacks"][4]["successes"] == len([l for l in adv.splitlines() if '"char_search"' in l]) and
+     r["attacks"][4]["successes"] > 0, "every char_search success dumped"),
     (r["attacks"][3]["epsilon_relative"] == 0.3 and
      abs(r["attacks"][3]["epsilon"] - 0.3 * r["attack_scale"]["mean_example_embedding_norm"]) < 1e-12 and
      r["attacks"][0]["epsilon_relative"] is None, "relative epsilon = 0.3 x mean example embedding norm"),
@@ -94,6 +113,12 @@ checks = [
 for ok, what in checks:
     failures += not ok
     print(f"{what}: {'ok' if ok else 'FAIL'}")
+
+# The dump feeds `sturdy prepare` (text and label fields of JSONL) as a corpus.
+p = run([sturdy, "prepare", "--input", "adv1.jsonl", "--output", "adv.h5"], check=False)
+ok = p.returncode == 0 and os.path.exists("adv.h5")
+failures += not ok
+print(f"prepare reads the adversarial dump: {'ok' if ok else 'FAIL'} {p.stdout.strip().splitlines()[-1:]}")
 
 # Strict suite loading through the binary: exit 2, file and closest key named.
 with open("bad.yaml", "w") as f:

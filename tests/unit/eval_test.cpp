@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <unistd.h>
 
@@ -396,6 +397,218 @@ TEST_F(EvalDriver, LanguageModelPerplexityAndAgreement) {
   budget.batch_tokens = 60;
   EXPECT_EQ(evaluate(em, reader, small, dist::Context::get()).dump(), r.dump());
   EXPECT_EQ(evaluate(em, reader, budget, dist::Context::get()).dump(), r.dump());
+}
+
+// --- search attacks -----------------------------------------------------------------------
+
+// R.json without the timing fields of the attacks (results must not depend on anything else).
+std::string without_timing(nlohmann::json r) {
+  for (auto& a : r["attacks"]) {
+    a.erase("seconds");
+    a.erase("examples_per_second");
+  }
+  return r.dump();
+}
+
+std::vector<nlohmann::json> read_jsonl(const std::string& path) {
+  std::vector<nlohmann::json> rows;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
+std::vector<std::string> words_of(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+// A classifier that answers "pos" exactly when its input holds the byte 'q': every block's
+// weights are zero (a block is then the identity), every byte embeds to (-0.005, 1, 0...)
+// except 'q' at (1, 1, 0...), and the head reads coordinate 0 of the mean-pooled normalised
+// embeddings. One 'q' outweighs any number of other bytes, so the decision hinges on the
+// one word that holds it.
+Transformer q_detector(const Tokenizer& tokenizer) {
+  ModelConfig c;
+  c.vocab_size = tokenizer.vocab_size();
+  c.dim = 16;
+  c.layers = 1;
+  c.heads = 2;
+  c.kv_heads = 2;
+  c.ffn = 32;
+  c.dropout = 0.0;
+  c.head = "classifier";
+  c.pooling = "mean";
+  c.num_classes = 2;
+  c.max_seq_len = 64;
+  Transformer m(c);
+  torch::NoGradGuard no_grad;
+  for (auto& item : m->named_parameters(true)) {
+    const std::string& name = item.key();
+    const bool norm = name.size() >= 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0;
+    item.value().fill_(norm ? 1.0 : 0.0);
+  }
+  auto params = m->named_parameters(true);
+  auto emb = params["tok_embeddings.weight"];
+  emb.select(1, 0).fill_(-0.005);
+  emb.select(1, 1).fill_(1.0);
+  const auto q = tokenizer.encode("q");
+  EXPECT_EQ(q.size(), 1u);
+  emb[q[0]][0] = 1.0;
+  auto head = params["classifier.weight"];
+  head[1][0] = 1.0;
+  head[0][0] = -1.0;
+  m->eval();
+  return m;
+}
+
+TEST_F(EvalDriver, CharSearchEditsTheOneWordTheDecisionHingesOn) {
+  const std::string corpus = path("q.h5");
+  {
+    CorpusWriter w(corpus, {"neg", "pos"}, "", "");
+    w.add("the qi sat on the mat", 1, 7);
+    w.add("the cat sat on the mat", 0, 8);
+    w.finish();
+  }
+  const CorpusReader reader(corpus);
+  Transformer model = q_detector(*tokenizer_);
+  const EvalModel em{model, *tokenizer_, 48, {"neg", "pos"}};
+  const auto& ctx = dist::Context::get();
+  auto attack_suite = [](const std::string& attack) {
+    return parse_suite("name: hinge\nseed: 1\nk: 1\nattacks:\n  - " + attack + "\n", "hinge.yaml");
+  };
+  const std::string dump = path("adv.jsonl");
+  const auto r = evaluate(em, reader,
+                          attack_suite("{kind: char_search, ops: [delete], draws: 8, max_queries: 100}"), ctx,
+                          nullptr, dump);
+  EXPECT_DOUBLE_EQ(r["clean"]["accuracy"].get<double>(), 1.0);
+  ASSERT_EQ(r["attacks"].size(), 1u);
+  const auto& a = r["attacks"][0];
+  EXPECT_EQ(a["kind"], "char_search");
+  EXPECT_EQ(a["attacked"], 2);
+  // The positive example flips by deleting the 'q' of "qi"; no deletion puts a 'q' into the
+  // negative one.
+  EXPECT_EQ(a["successes"], 1);
+  EXPECT_DOUBLE_EQ(a["attack_success_rate"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(a["accuracy_under_attack"].get<double>(), 0.5);
+  EXPECT_NEAR(a["mean_words_changed"].get<double>(), 1.0 / 6.0, 1e-12);
+  const auto rows = read_jsonl(dump);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["id"], 7);
+  EXPECT_EQ(rows[0]["label"], "pos");
+  EXPECT_EQ(rows[0]["attack"], "char_search");
+  EXPECT_EQ(rows[0]["original"], "the qi sat on the mat");
+  const auto before = words_of(rows[0]["original"]), after = words_of(rows[0]["text"]);
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < before.size(); ++i) {
+    if (i == 1) {
+      EXPECT_EQ(after[i], "i");  // "qi" without its 'q'
+    } else {
+      EXPECT_EQ(after[i], before[i]) << "word " << i << " was edited";
+    }
+  }
+  // Queries: the unedited text, leave-one-out for the editable words (qi, sat, mat; "the" and
+  // "on" are stopwords), then the two deletions of "qi".
+  const double neg_queries = 2 * a["mean_queries"].get<double>() - 6;
+  EXPECT_GE(neg_queries, 4);
+  EXPECT_LE(neg_queries, 100);
+
+  // Budgets: two queries only leave no room for a candidate, so nothing flips.
+  const auto tight = evaluate(em, reader, attack_suite("{kind: char_search, ops: [delete], draws: 8, max_queries: 3}"), ctx);
+  EXPECT_EQ(tight["attacks"][0]["successes"], 0);
+  EXPECT_LE(tight["attacks"][0]["mean_queries"].get<double>(), 3.0);
+  EXPECT_DOUBLE_EQ(tight["attacks"][0]["accuracy_under_attack"].get<double>(), 1.0);
+  // An op that cannot remove the 'q' (swap keeps both bytes) cannot flip it either.
+  const auto swap = evaluate(em, reader, attack_suite("{kind: char_search, ops: [swap], draws: 8}"), ctx);
+  EXPECT_EQ(swap["attacks"][0]["successes"], 0);
+}
+
+TEST_F(EvalDriver, SearchAttacksDoNotDependOnBatchingAndAreDeterministic) {
+  const CorpusReader reader(make_corpus());
+  Transformer model = make_model("classifier");
+  const EvalModel em{model, *tokenizer_, 48, {"neg", "pos"}};
+  const auto& ctx = dist::Context::get();
+  const std::string attacks = R"(name: search
+seed: 3
+k: 1
+batch_size: 7
+attacks:
+  - {kind: char_search, max_word_share: 0.3, max_queries: 60}
+  - {kind: word_search, ops: [misspell], max_queries: 40}
+)";
+  const Suite base = parse_suite(attacks, "search.yaml");
+  Suite big = base, budget = base;
+  big.batch_size = 100;
+  budget.batch_size = 100;
+  budget.batch_tokens = 40;
+  const std::string dump_a = path("a.jsonl"), dump_b = path("b.jsonl");
+  const auto r = evaluate(em, reader, base, ctx, nullptr, dump_a);
+  ASSERT_EQ(r["attacks"].size(), 2u);
+  for (const auto& a : r["attacks"]) {
+    for (const char* key : {"accuracy_under_attack", "attack_success_rate", "mean_words_changed", "mean_queries",
+                            "median_queries", "examples_per_second", "max_word_share", "max_queries", "ops"}) {
+      EXPECT_TRUE(a.contains(key)) << key;
+    }
+    EXPECT_LE(a["mean_queries"].get<double>(), a["max_queries"].get<double>());
+    EXPECT_LE(a["mean_words_changed"].get<double>(), 0.3 + 1e-12);
+    const double clean = r["clean"]["accuracy"];
+    EXPECT_NEAR(a["accuracy_under_attack"].get<double>(), clean * (1 - a["attack_success_rate"].get<double>()), 1e-12);
+  }
+  EXPECT_GT(r["attacks"][0]["successes"].get<int64_t>(), 0);  // the random model is fragile
+  EXPECT_EQ(without_timing(evaluate(em, reader, big, ctx)), without_timing(r));
+  EXPECT_EQ(without_timing(evaluate(em, reader, budget, ctx, nullptr, dump_b)), without_timing(r));
+  std::ifstream a(dump_a), b(dump_b);
+  const std::string text_a((std::istreambuf_iterator<char>(a)), {}), text_b((std::istreambuf_iterator<char>(b)), {});
+  EXPECT_FALSE(text_a.empty());
+  EXPECT_EQ(text_a, text_b);
+  // Every dumped text changed at most 30 % of the words (at least one), one edit per word.
+  for (const auto& row : read_jsonl(dump_a)) {
+    const auto before = words_of(row["original"]), after = words_of(row["text"]);
+    if (row["attack"] != "char_search") continue;
+    ASSERT_EQ(before.size(), after.size()) << row.dump();  // no op of the default list splits a word
+    size_t changed = 0;
+    for (size_t i = 0; i < before.size(); ++i) changed += before[i] != after[i];
+    EXPECT_GE(changed, 1u);
+    EXPECT_LE(changed, std::max<size_t>(1, static_cast<size_t>(0.3 * before.size())));
+  }
+}
+
+TEST_F(EvalDriver, SearchAttackOnTheLanguageModelHeadEditsPromptsOnly) {
+  const CorpusReader reader(make_corpus(/*labelled=*/false));
+  Transformer model = make_model("lm");
+  const EvalModel em{model, *tokenizer_, 48, {}};
+  const Suite s = parse_suite(R"(name: lm-search
+seed: 2
+k: 1
+lm: {prompt_fraction: 0.5}
+attacks:
+  - {kind: char_search, max_queries: 80}
+)",
+                              "lm.yaml");
+  const std::string dump = path("lm.jsonl");
+  const auto r = evaluate(em, reader, s, dist::Context::get(), nullptr, dump);
+  ASSERT_EQ(r["attacks"].size(), 1u);
+  const auto& a = r["attacks"][0];
+  EXPECT_EQ(a["attacked"], 30);  // every scored example
+  EXPECT_NEAR(a["top1_agreement_under_attack"].get<double>(), 1.0 - a["attack_success_rate"].get<double>(), 1e-12);
+  EXPECT_GT(a["successes"].get<int64_t>(), 0);  // a random LM's next token is easy to move
+  const auto rows = read_jsonl(dump);
+  EXPECT_EQ(static_cast<int64_t>(rows.size()), a["successes"].get<int64_t>());
+  for (const auto& row : rows) {
+    EXPECT_EQ(row["label"], "");
+    // The original is the prompt, the first floor(7 x 0.5) = 3 words of a corpus sentence;
+    // only "film" is not a stopword, so it is the word edited.
+    EXPECT_EQ(row["original"], "the film was") << row.dump();
+    const auto after = words_of(row["text"]);
+    ASSERT_EQ(after.size(), 3u) << row.dump();
+    EXPECT_EQ(after[0], "the");
+    EXPECT_NE(after[1], "film");
+    EXPECT_EQ(after[2], "was");
+  }
+  Suite small = s;
+  small.batch_size = 1;
+  EXPECT_EQ(without_timing(evaluate(em, reader, small, dist::Context::get())), without_timing(r));
 }
 
 // --- threads ------------------------------------------------------------------------------

@@ -122,6 +122,30 @@ TEST_F(LexiconFiles, WordNetReaderOnATinyDict) {
   EXPECT_EQ(p.apply("A Movie.", 1, 0, 0, 0), "A Film.");
 }
 
+TEST_F(LexiconFiles, PrimarySynonymsKeepTheMostTaggedPartOfSpeech) {
+  // "run": the verb has more tagged senses (tagsense_cnt 9 > 2), so its substitutes come from
+  // the verb synsets only; "fast": adj and adv tie (3 = 3), so the first in noun, verb, adj,
+  // adv order (adj) wins; "quick" has no tagged senses anywhere: the first listed (adj).
+  const std::string licence = "  1 This software and database is being provided\n";
+  write("wn/data.noun", licence + "00000100 04 n 02 run 0 tally 0 000 | a score\n");
+  write("wn/index.noun", licence + "run n 1 0 1 2 00000100\n");
+  write("wn/data.verb", licence + "00000200 38 v 02 run 0 scat 0 000 | move fast\n");
+  write("wn/index.verb", licence + "run v 1 0 1 9 00000200\n");
+  write("wn/data.adj", licence + "00000300 00 a 02 fast 0 quick 0 000 | rapid\n");
+  write("wn/index.adj", licence + "fast a 1 0 1 3 00000300\nquick a 1 0 1 0 00000300\n");
+  write("wn/data.adv", licence + "00000400 02 r 02 fast 0 rapidly 0 000 | quickly\n");
+  write("wn/index.adv", licence + "fast r 1 0 1 3 00000400\n");
+  const WordNet wn((dir_ / "wn").string());
+  // synonyms() keeps every part of speech (what the synonym op draws from) ...
+  EXPECT_EQ(*wn.synonyms("run"), (std::vector<std::u32string>{U"tally", U"scat"}));
+  EXPECT_EQ(*wn.synonyms("fast"), (std::vector<std::u32string>{U"quick", U"rapidly"}));
+  // ... primary_synonyms() only the primary one.
+  EXPECT_EQ(*wn.primary_synonyms("run"), (std::vector<std::u32string>{U"scat"}));
+  EXPECT_EQ(*wn.primary_synonyms("fast"), (std::vector<std::u32string>{U"quick"}));
+  EXPECT_EQ(*wn.primary_synonyms("quick"), (std::vector<std::u32string>{U"fast"}));
+  EXPECT_EQ(wn.primary_synonyms("tally"), nullptr);
+}
+
 TEST_F(LexiconFiles, FromDirFindsNamedFiles) {
   write("keyboard.json", R"({"a": ["s"]})");
   write("misspellings_extra.txt", "the teh\n");

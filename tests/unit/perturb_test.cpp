@@ -13,6 +13,7 @@
 #include "sturdy/core/utf8.h"
 #include "sturdy/perturb/perturber.h"
 #include "sturdy/perturb/text.h"
+#include "sturdy/perturb/word_edits.h"
 
 namespace sturdy::perturb {
 namespace {
@@ -556,6 +557,72 @@ TEST(PerturbRecipes, OpsSpec) {
   EXPECT_THROW(parse_ops_spec("nope:0.1"), UsageError);
   EXPECT_THROW(parse_ops_spec(""), UsageError);
   EXPECT_THROW(Perturber({{"swap", -0.1}}, lex()), UsageError);
+}
+
+// --- single-word edits for the search attacks ----------------------------------------------
+
+TEST(WordEdits, CharacterEditsChangeTheWordOnceAndAreKeyed) {
+  const WordEditor editor({"swap", "delete", "insert", "keyboard", "homoglyph", "ocr"}, 3, lex());
+  const auto a = editor.edits(U"Quickly", 7, 11, 2);
+  ASSERT_FALSE(a.empty());
+  EXPECT_LE(a.size(), 18u);
+  std::set<std::u32string> seen;
+  for (const auto& e : a) {
+    EXPECT_NE(e, U"Quickly");
+    EXPECT_TRUE(seen.insert(e).second) << "duplicate candidate";
+    // One edit: at most two code points differ in length, and the edit stays inside the word.
+    EXPECT_LE(std::abs(static_cast<long>(e.size()) - 7), 2);
+  }
+  // Keyed by (seed, id, word index): the same key gives the same list, another key another.
+  EXPECT_EQ(editor.edits(U"Quickly", 7, 11, 2), a);
+  EXPECT_NE(editor.edits(U"Quickly", 7, 11, 3), a);
+  // Every candidate is what the op itself makes of the word (view keys aside): a delete
+  // candidate is the word with one code point removed.
+  const WordEditor del({"delete"}, 4, lex());
+  for (const auto& e : del.edits(U"table", 1, 2, 0)) {
+    ASSERT_EQ(e.size(), 4u);
+    bool one_removed = false;
+    for (size_t i = 0; i < 5; ++i) one_removed |= (std::u32string(U"table").erase(i, 1) == e);
+    EXPECT_TRUE(one_removed) << utf8::encode(e);
+  }
+}
+
+TEST(WordEdits, StopwordsAndShortWordsHaveNoCandidates) {
+  const WordEditor editor({"swap", "delete", "keyboard"}, 2, lex());
+  EXPECT_TRUE(is_stopword(U"The"));
+  EXPECT_FALSE(is_stopword(U"table"));
+  EXPECT_TRUE(editor.edits(U"The", 1, 0, 0).empty());
+  EXPECT_TRUE(editor.edits(U"and", 1, 0, 0).empty());
+  EXPECT_TRUE(editor.edits(U"x", 1, 0, 0).empty());
+  EXPECT_FALSE(editor.edits(U"table", 1, 0, 0).empty());
+}
+
+TEST(WordEdits, WordSubstitutionsKeepCaseAndComeFromTheLexicons) {
+  const WordEditor misspell({"misspell"}, 8, lex());
+  const auto& table = lex()->misspellings();
+  ASSERT_FALSE(table.empty());
+  auto entry = table.begin();
+  while (entry != table.end() && (entry->first.size() < 3 || is_stopword(utf8::decode(entry->first)))) ++entry;
+  ASSERT_NE(entry, table.end());
+  const auto& [key, wrong] = *entry;
+  const std::u32string word = utf8::decode(key);
+  const auto edits = misspell.edits(word, 1, 0, 0);
+  ASSERT_FALSE(edits.empty());
+  for (const auto& e : edits) EXPECT_NE(std::find(wrong.begin(), wrong.end(), e), wrong.end()) << utf8::encode(e);
+  if (!have_wordnet()) GTEST_SKIP() << "WordNet not installed (/usr/share/wordnet); apt-get install wordnet-base";
+  const WordEditor synonym({"synonym"}, 8, lex());
+  const auto* primary = lex()->wordnet().primary_synonyms("movie");
+  ASSERT_NE(primary, nullptr);
+  const auto title = synonym.edits(U"Movie", 1, 0, 0);
+  ASSERT_FALSE(title.empty());
+  EXPECT_LE(title.size(), std::min<size_t>(primary->size(), 8));
+  for (const auto& e : title) EXPECT_TRUE(is_upper(e[0])) << utf8::encode(e);  // case shape carried over
+}
+
+TEST(WordEdits, RejectsOpsThatCannotEditOneWord) {
+  EXPECT_THROW(WordEditor({"word_drop"}, 1, lex()), UsageError);
+  EXPECT_THROW(WordEditor({"swap"}, 0, lex()), UsageError);
+  EXPECT_THROW(WordEditor({}, 1, lex()), UsageError);
 }
 
 }  // namespace

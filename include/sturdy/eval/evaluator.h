@@ -46,6 +46,7 @@ struct EvalOptions {
   int64_t batch_tokens = 0; // > 0 overrides the suite's batch_tokens
   int64_t max_examples = -1;  // >= 0 overrides the suite's max_examples
   int64_t seed = -1;          // >= 0 overrides the suite's seed
+  std::string dump_adversarial;  // JSONL of the search attacks' successful adversarial texts ("" = none)
 };
 
 // A model ready for evaluation: weights loaded, eval mode.
@@ -86,8 +87,10 @@ struct EvalWork {
 // clean, perturbations, worst_case, attacks, extra_sets (classifier) or the LM equivalents.
 // Collective: every rank must call it; every rank gets the same JSON. The model is put in
 // eval mode and left there.
+// `dump_adversarial`: where rank 0 writes the search attacks' successful adversarial texts
+// (JSONL that `sturdy prepare` reads; "" = nowhere).
 nlohmann::json evaluate(const EvalModel& m, const CorpusReader& reader, const Suite& suite,
-                        const dist::Context& ctx, EvalWork* work = nullptr);
+                        const dist::Context& ctx, EvalWork* work = nullptr, const std::string& dump_adversarial = "");
 
 // Runs the evaluation and returns R.json; rank 0 writes it to options.output when set.
 nlohmann::json run_eval(const EvalOptions& options, const dist::Context& ctx);

@@ -15,6 +15,9 @@
 //        init: zero, init_magnitude: 0}             # step_size 0: 2.5·ε/steps
 //     - {kind: pgd, norm: l2, epsilons_relative: [0.05, 0.1, 0.2], steps: 10}
 //                              # ε = factor × the model's embedding scale (AttackSpec::scale_of)
+//     - {kind: char_search, max_word_share: 0.3, max_queries: 500, draws: 2,
+//        ops: [swap, delete, insert, keyboard, homoglyph, ocr]}   # a black-box search attack
+//     - {kind: word_search, ops: [synonym, misspell], draws: 8}
 //   extra_sets:
 //     - {name: sst2-test, path: data/test.tsv, format: tsv, text_field: sentence, label_field: label}
 //   lm: {prompt_fraction: 0.5}
@@ -65,6 +68,23 @@ struct AttackSpec {
   }
 };
 
+// A black-box search attack (docs/evaluation.md, "Search attacks"): words ranked by how much
+// deleting each lowers the model's probability of its answer (leave-one-out, every candidate
+// of an example in batched forwards), then greedily, in that order, each word replaced by the
+// candidate of perturb::WordEditor that lowers it most, until the answer changes or a budget
+// is spent. The answer is the label (classifier) or the clean top-1 next token after the
+// prompt (LM; only prompt words are edited).
+struct SearchAttackSpec {
+  std::string kind;              // char_search | word_search
+  std::vector<std::string> ops;  // char_search: character edits; word_search: synonym, misspell
+  int64_t draws = 0;             // per op and word (0: 2 for char_search, 8 for word_search)
+  double max_word_share = 0.3;   // at most this share of an example's words changed (at least one word)
+  int64_t max_queries = 500;     // model queries (sequences scored) per example, importance included
+  // The defaults: char_search [swap, delete, insert, keyboard, homoglyph, ocr], draws 2;
+  // word_search [synonym, misspell], draws 8.
+  static SearchAttackSpec defaults(const std::string& kind);
+};
+
 // A fixed test set (e.g. a published adversarial set): an HDF5 corpus, or a file that
 // `sturdy prepare` can import (format/text_field/label_field as in ImportOptions).
 struct ExtraSetSpec {
@@ -91,7 +111,8 @@ struct Suite {
   std::string lexicon_dir;   // "" = built-in lexicons and /usr/share/wordnet
   std::vector<PerturbationSpec> perturbations;
   WorstCaseSpec worst_case;
-  std::vector<AttackSpec> attacks;
+  std::vector<AttackSpec> attacks;                // embedding-space PGD
+  std::vector<SearchAttackSpec> search_attacks;   // the char_search / word_search entries of `attacks`
   std::vector<ExtraSetSpec> extra_sets;
   LmSpec lm;
 };

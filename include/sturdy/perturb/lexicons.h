@@ -75,10 +75,15 @@ class WordNet {
   // Reads `dir`/index.* and data.*; throws UsageError naming the missing file.
   explicit WordNet(const std::string& dir);
   const std::vector<std::u32string>* synonyms(const std::string& key) const;
+  // The synonyms of the key's primary part of speech only (the one with the most tagged
+  // senses in index.POS; the first of noun, verb, adj, adv on a tie): what a substitution
+  // that keeps the part of speech may use without a tagger. nullptr when there are none.
+  const std::vector<std::u32string>* primary_synonyms(const std::string& key) const;
   size_t size() const { return synonyms_.size(); }
 
  private:
   WordTable synonyms_;
+  WordTable primary_;
 };
 
 class Lexicons {
