@@ -12,6 +12,7 @@
 
 #include "benchmarks.h"
 #include "comm_bench.h"
+#include "sturdy/config/choice_cli.h"
 #include "sturdy/core/machine.h"
 #include "sturdy/data/sampler.h"
 #include "sturdy/distributed/grad_sync.h"
@@ -30,7 +31,7 @@ namespace {
 void add_comm_bench(CLI::App& bench, int* exit_code) {
   auto* cmd = bench.add_subcommand("comm", "All-reduce bandwidth, bucketed gradient sync and overlap (mpirun -np N)");
   auto o = std::make_shared<dist::CommBenchOptions>();
-  auto backend = std::make_shared<std::string>("auto");
+  auto backend = std::make_shared<DistBackend>(DistBackend::kAuto);
   auto dtype = std::make_shared<std::string>("float32");
   auto skip_sync = std::make_shared<bool>(false);
   auto skip_overlap = std::make_shared<bool>(false);
@@ -41,7 +42,7 @@ void add_comm_bench(CLI::App& bench, int* exit_code) {
   cmd->add_option("--warmup", o->warmup, "Untimed iterations per size");
   cmd->add_option("--iters", o->iters, "Timed iterations per size (a quarter from 8 MB up)");
   cmd->add_option("--dtype", *dtype, "float32 | float64")->check(CLI::IsMember({"float32", "float64"}));
-  cmd->add_option("--backend", *backend, "auto | mpi | nccl (as dist.backend)");
+  add_choice_option<DistBackend>(cmd, "--backend", *backend, "{} (as dist.backend)");
   cmd->add_option("--bucket-mb", o->bucket_mb, "Gradient bucket size (as dist.bucket_mb)");
   cmd->add_option("--layers", o->layers, "Overlap step: linear layers");
   cmd->add_option("--dim", o->dim, "Overlap step: layer width");
@@ -169,14 +170,15 @@ double median_of(std::vector<double> v) {
 void add_train_bench(CLI::App& bench, int* exit_code) {
   auto* cmd = bench.add_subcommand("train", "Training step of one objective on fixed batches (mpirun -np N; JSON)");
   struct Opts {
-    std::string data, objective = "erm", dump, trace;
+    std::string data, dump, trace;
+    ObjectiveKind objective = ObjectiveKind::kErm;
     int64_t global_batch = 64, batches = 4, steps = 16, warmup = 3, pool = 2048, bucket_window = 0, rss_every = 0;
     int64_t dim = 128, layers = 2, heads = 4, kv_heads = 2, ffn = 512, max_length = 64;
     double dropout = 0.1, lr = 1e-4;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--data", o->data, "SST-2 style TSV (default: ../shared/data/sst2/train.tsv)");
-  cmd->add_option("--objective", o->objective, "erm | augment | consistency | fgm | pgd | freeat | freelb | smart");
+  add_choice_option<ObjectiveKind>(cmd, "--objective", o->objective);
   cmd->add_option("--global-batch", o->global_batch, "Examples per step over all ranks");
   cmd->add_option("--batches", o->batches, "Distinct global batches (the sampler's first steps), cycled");
   cmd->add_option("--pool", o->pool, "The sampler draws from the first N TSV rows");
@@ -217,7 +219,7 @@ void add_train_bench(CLI::App& bench, int* exit_code) {
     c.objective.kind = o->objective;
     // As the freelb variant of configs/sst2/variants.yaml (K=2; PGD K=3 as its pgd): alpha 0.1, eps 0.5,
     // init 0.1, l2; typos at p = 0.5 as its augment.
-    c.objective.steps = o->objective == "pgd" ? 3 : o->objective == "freelb" ? 2 : 1;
+    c.objective.steps = o->objective == ObjectiveKind::kPgd ? 3 : o->objective == ObjectiveKind::kFreeLb ? 2 : 1;
     c.objective.init = 0.1;
     c.augment.recipe = "typos";
     c.augment.probability = 0.5;
@@ -232,8 +234,8 @@ void add_train_bench(CLI::App& bench, int* exit_code) {
     const GlobalSampler sampler(o->pool, o->global_batch, /*seed=*/1, bucketing);
     STURDY_USAGE_CHECK(o->batches <= sampler.steps_per_epoch(), "--batches ({}) exceeds the {} steps of --pool {}",
                        o->batches, sampler.steps_per_epoch(), o->pool);
-    const auto augment = o->objective == "augment" ? make_augment_transform(c) : nullptr;
-    const auto view = o->objective == "consistency" ? make_view_transform(c) : nullptr;
+    const auto augment = o->objective == ObjectiveKind::kAugment ? make_augment_transform(c) : nullptr;
+    const auto view = o->objective == ObjectiveKind::kConsistency ? make_view_transform(c) : nullptr;
 
     // Global batch b = the sampler's step b; rank r takes the contiguous slice r (as the
     // sampler) padded to its own longest row (as the loader).
@@ -386,7 +388,7 @@ void add_train_bench(CLI::App& bench, int* exit_code) {
       int64_t measured = 0;
       for (const auto& s : seconds) measured += s.empty() ? 0 : 1;
       const std::string core = blas_core_name();
-      nlohmann::json j = {{"impl", "sturdy"}, {"objective", o->objective}, {"ranks", world},
+      nlohmann::json j = {{"impl", "sturdy"}, {"objective", choice_name(o->objective)}, {"ranks", world},
                           {"threads_per_rank", torch::get_num_threads()}, {"blas_core", core.empty() ? "n/a" : core},
                           {"loadavg", load_average()}, {"global_batch", o->global_batch}, {"batches", o->batches},
                           {"steps", o->steps}, {"ms_per_step", 1e3 * sum_s / static_cast<double>(measured)},

@@ -85,7 +85,7 @@ std::vector<GradSyncRow> bench_grad_sync(const Context& ctx, const CommBenchOpti
       params.push_back(p);
     }
     GradSyncOptions so;
-    so.backend = "mpi";
+    so.backend = DistBackend::kMpi;
     so.bucket_mb = o.bucket_mb;
     so.overlap = false;
     GradSync sync(ctx, params, so);
@@ -134,7 +134,7 @@ OverlapResult bench_overlap(const Context& ctx, const CommBenchOptions& o) {
   for (const auto& p : params) r.grad_bytes += p.numel() * 4;
   r.compute_ms = 1e3 * time_per_call(ctx, 2, iters, [&] { step(nullptr); });
   GradSyncOptions so;
-  so.backend = "mpi";
+  so.backend = DistBackend::kMpi;
   so.bucket_mb = o.bucket_mb;
   so.first_bucket_mb = std::min(1.0, o.bucket_mb);
   {

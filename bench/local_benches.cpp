@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "benchmarks.h"
+#include "sturdy/config/choice_cli.h"
 #include "sturdy/core/error.h"
 #include "sturdy/core/log.h"
 #include "sturdy/core/machine.h"
@@ -54,13 +55,14 @@ void add_step_bench(CLI::App& bench, int* exit_code) {
   auto* cmd = bench.add_subcommand("step", "Time per optimizer step of every objective relative to ERM");
   struct Opts {
     std::string data;
-    std::string objectives = "erm,augment,consistency,fgm,pgd,freeat,freelb,smart";
+    std::string objectives = choice_help<ObjectiveKind>(",");  // every objective
     int64_t batch = 64, iters = 20, warmup = 3, threads = 1;
     int64_t dim = 128, layers = 2, ffn = 512, max_length = 64;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--data", o->data, "SST-2 style TSV for the batch sentences (default: ../shared/data/sst2/train.tsv)");
-  cmd->add_option("--objectives", o->objectives, "Comma-separated objectives");
+  cmd->add_option("--objectives", o->objectives,
+                  fmt::format("Comma-separated objectives of {} (default: all)", choice_help<ObjectiveKind>()));
   cmd->add_option("--batch", o->batch, "Examples per step");
   cmd->add_option("--iters", o->iters, "Timed steps per objective (median reported)");
   cmd->add_option("--threads", o->threads, "LibTorch threads");
@@ -107,12 +109,13 @@ void add_step_bench(CLI::App& bench, int* exit_code) {
     std::string list = o->objectives + ",";
     for (size_t pos = 0; pos < list.size();) {
       const size_t comma = list.find(',', pos);
-      const std::string kind = list.substr(pos, comma - pos);
+      const std::string name = list.substr(pos, comma - pos);
       pos = comma + 1;
-      if (kind.empty()) continue;
+      if (name.empty()) continue;
+      const ObjectiveKind kind = parse_choice<ObjectiveKind>(name, "--objectives");
       Config c = config;
       c.objective.kind = kind;
-      if (kind == "pgd") c.objective.steps = 3;
+      if (kind == ObjectiveKind::kPgd) c.objective.steps = 3;
       torch::manual_seed(1);
       Transformer model(c.model);
       model->train();
@@ -135,13 +138,13 @@ void add_step_bench(CLI::App& bench, int* exit_code) {
         }
       }
       const double ms = median(times);
-      if (kind == "erm") erm_ms = ms;
+      if (kind == ObjectiveKind::kErm) erm_ms = ms;
       const double tps = static_cast<double>(tokens) / (static_cast<double>(times.size()) * ms / 1e3);
       std::string note;
-      if (kind == "freeat") note = "one replay; per epoch with epochs/m: same ratio";
-      if (kind == "freelb") note = "K=2";
-      if (kind == "pgd") note = "K=3";
-      std::printf("%-12s %10.1f %8s %12.0f %s\n", kind.c_str(), ms,
+      if (kind == ObjectiveKind::kFreeAt) note = "one replay; per epoch with epochs/m: same ratio";
+      if (kind == ObjectiveKind::kFreeLb) note = "K=2";
+      if (kind == ObjectiveKind::kPgd) note = "K=3";
+      std::printf("%-12s %10.1f %8s %12.0f %s\n", name.c_str(), ms,
                   erm_ms > 0 ? fmt::format("{:.2f}", ms / erm_ms).c_str() : "-", tps, note.c_str());
       std::fflush(stdout);
     }
@@ -154,7 +157,7 @@ void add_data_bench(CLI::App& bench, int* exit_code) {
   struct Opts {
     std::string data;
     std::string recipes = "typos,ocr,visual,lexical,mild_mix,heavy_mix";
-    std::string tokenizer = "bytes";
+    TokenizerKind tokenizer = TokenizerKind::kBytes;
     std::string tokenizer_path;
     double min_seconds = 1.0;
     double subword_alpha = 0;
@@ -166,7 +169,7 @@ void add_data_bench(CLI::App& bench, int* exit_code) {
                   "> 0: tokenize with subword sampling as training does (augment.subword_alpha)");
   cmd->add_option("--subword-nbest", o->subword_nbest, "Candidates for --subword-alpha (augment.subword_nbest)");
   cmd->add_option("--recipes", o->recipes, "Comma-separated recipes (configs/perturb)");
-  cmd->add_option("--tokenizer", o->tokenizer, "bytes | sentencepiece | llama2c");
+  add_choice_option<TokenizerKind>(cmd, "--tokenizer", o->tokenizer);
   cmd->add_option("--tokenizer-path", o->tokenizer_path, "Model file for sentencepiece/llama2c");
   cmd->add_option("--min-seconds", o->min_seconds, "Measure each recipe at least this long");
   cmd->callback([o, exit_code] {
@@ -180,7 +183,7 @@ void add_data_bench(CLI::App& bench, int* exit_code) {
     auto tokenizer = make_tokenizer(tc);
     if (o->subword_alpha > 0 && !tokenizer->samples_segmentations()) {
       throw UsageError(fmt::format("--subword-alpha: tokenizer {} cannot sample segmentations (a unigram "
-                                   "sentencepiece model is needed)", o->tokenizer));
+                                   "sentencepiece model is needed)", choice_name(o->tokenizer)));
     }
     // Training's tokenization: encode(), or one sampled segmentation keyed by the sentence.
     auto encode = [&](const std::string& text, size_t i) {
@@ -188,7 +191,7 @@ void add_data_bench(CLI::App& bench, int* exit_code) {
                                   : tokenizer->encode(text);
     };
     std::printf("# %zu sentences from %s, tokenizer %s%s, one thread\n", sentences.size(), data.c_str(),
-                o->tokenizer.c_str(),
+                choice_name(o->tokenizer),
                 o->subword_alpha > 0
                     ? fmt::format(" with subword sampling (alpha {}, {}-best)", o->subword_alpha, o->subword_nbest).c_str()
                     : "");

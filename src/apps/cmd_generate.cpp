@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <memory>
 #include <numeric>
+#include <optional>
 
 #include "commands.h"
 #include "sturdy/ckpt/pretrained.h"
@@ -28,7 +29,8 @@ namespace sturdy::apps {
 namespace {
 
 struct GenerateOptions {
-  std::string checkpoint, tokenizer, tokenizer_kind, prompt;
+  std::string checkpoint, tokenizer, prompt;
+  std::optional<TokenizerKind> tokenizer_kind;  // default: from the tokenizer file's name
   int64_t max_new_tokens = 256;
   double temperature = 1.0;
   double top_p = 0.9;
@@ -128,7 +130,7 @@ void generate(const GenerateOptions& o) {
   STURDY_USAGE_CHECK(o.top_p > 0 && o.top_p <= 1, "generate: --top-p must be in (0, 1]");
   STURDY_USAGE_CHECK(o.samples >= 1, "generate: --samples must be >= 1");
   const PretrainedModel pretrained = read_pretrained(o.checkpoint);
-  STURDY_USAGE_CHECK(pretrained.config.head == "lm",
+  STURDY_USAGE_CHECK(pretrained.config.head == ModelHead::kLm,
                      "generate: {} has a '{}' head; generation needs a language-model head (model.head: lm)",
                      o.checkpoint, pretrained.config.head);
   const auto tokenizer = make_tokenizer(pretrained_tokenizer(pretrained, o.tokenizer, o.tokenizer_kind));
@@ -186,7 +188,7 @@ void register_generate(CLI::App& root, int* exit_code) {
                   "Sturdy checkpoint/run folder, llama2.c .bin, or Hugging Face safetensors folder")->required();
   cmd->add_option("--tokenizer", o->tokenizer,
                   "Tokenizer file (tok*.bin or .model; default: the one the checkpoint carries)");
-  cmd->add_option("--tokenizer-kind", o->tokenizer_kind, "llama2c | sentencepiece | bytes (default: from the name)");
+  add_choice_option<TokenizerKind>(cmd, "--tokenizer-kind", o->tokenizer_kind, "{} (default: from the name)");
   cmd->add_option("--prompt", o->prompt, "Text to continue (default: empty, start from bos)");
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "Tokens to generate at most (default 256)");
   cmd->add_option("--temperature", o->temperature, "Sampling temperature; 0 = greedy (default 1)");
@@ -205,12 +207,12 @@ void register_export(CLI::App& root, int* exit_code) {
   auto checkpoint = std::make_shared<std::string>();
   auto output = std::make_shared<std::string>();
   auto tok = std::make_shared<std::string>();
-  auto tok_kind = std::make_shared<std::string>();
+  auto tok_kind = std::make_shared<std::optional<TokenizerKind>>();
   cmd->add_option("--checkpoint", *checkpoint, "Sturdy checkpoint/run folder, llama2.c .bin or safetensors folder")
       ->required();
   cmd->add_option("--output", *output, "Folder for config.json, model.safetensors and the tokenizer")->required();
   cmd->add_option("--tokenizer", *tok, "Tokenizer file to copy beside (default: the one the checkpoint carries)");
-  cmd->add_option("--tokenizer-kind", *tok_kind, "llama2c | sentencepiece (default: from the name)");
+  add_choice_option<TokenizerKind>(cmd, "--tokenizer-kind", *tok_kind, "{} (default: from the name)");
   cmd->callback([=] {
     const PretrainedModel pretrained = read_pretrained(*checkpoint);
     TokenizerConfig tokenizer;
@@ -224,7 +226,9 @@ void register_export(CLI::App& root, int* exit_code) {
     Transformer model = build_pretrained(pretrained);
     export_safetensors(model, *output, tokenizer, bos, eos);
     std::printf("wrote %s (config.json, model.safetensors%s)\n", output->c_str(),
-                tokenizer.path.empty() ? "" : tokenizer.kind == "sentencepiece" ? ", tokenizer.model" : ", tokenizer.bin");
+                tokenizer.path.empty() || tokenizer.kind == TokenizerKind::kBytes
+                    ? ""
+                    : fmt::format(", {}", hf_tokenizer_file(tokenizer.kind.value())).c_str());
     *exit_code = 0;
   });
 }

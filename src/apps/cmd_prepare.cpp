@@ -29,12 +29,13 @@ void register_prepare(CLI::App& root, int* exit_code) {
   cmd->add_option("--stride", opts->stride, "text windows: tokens from one window start to the next (default N)");
   cmd->add_option("--documents", opts->documents, "text windows: documents are 'blank'-line separated or one per 'line'");
   auto tokenizer = std::make_shared<TokenizerConfig>();
-  cmd->add_option("--tokenizer-kind", tokenizer->kind, "text windows: tokenizer that counts tokens (default bytes)");
+  add_choice_option<TokenizerKind>(cmd, "--tokenizer-kind", tokenizer->kind,
+                                   "text windows: tokenizer that counts tokens, {} (default bytes)");
   cmd->add_option("--tokenizer-path", tokenizer->path, "text windows: its model file (sentencepiece .model, llama2c .bin)");
   cmd->callback([opts, labels, tokenizer, exit_code] {
-    STURDY_USAGE_CHECK(tokenizer->path.empty() || tokenizer->kind != "bytes",
+    STURDY_USAGE_CHECK(tokenizer->path.empty() || tokenizer->kind != TokenizerKind::kBytes,
                        "prepare: --tokenizer-path needs --tokenizer-kind sentencepiece or llama2c");
-    if (opts->window > 0 && tokenizer->kind != "bytes") {
+    if (opts->window > 0 && tokenizer->kind != TokenizerKind::kBytes) {
       std::shared_ptr<const Tokenizer> tok(make_tokenizer(*tokenizer));
       opts->count_tokens = [tok](std::string_view text) { return static_cast<int64_t>(tok->encode(text).size()); };
     }
@@ -54,7 +55,7 @@ void register_prepare(CLI::App& root, int* exit_code) {
     const ImportReport report = import_corpus(*opts);
     if (opts->window > 0) {
       std::printf("%lld documents -> windows of at most %lld %s tokens; ", static_cast<long long>(report.documents),
-                  static_cast<long long>(opts->window), tokenizer->kind.c_str());
+                  static_cast<long long>(opts->window), tokenizer->kind.name().c_str());
     }
     std::printf("%s: %lld examples, %zu classes%s", opts->output.c_str(),
                 static_cast<long long>(report.examples), report.label_names.size(),

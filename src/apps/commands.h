@@ -5,6 +5,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include <string>
+
+#include "sturdy/config/choice_cli.h"
+
 namespace sturdy::apps {
 
 void register_prepare(CLI::App& root, int* exit_code);

@@ -133,7 +133,7 @@ ModelConfig read_hf_config(const std::string& file) {
     STURDY_USAGE_CHECK(j.at("head_dim") == c.dim / c.heads, "{}: 'head_dim' {} differs from hidden_size / "
                        "num_attention_heads = {} (not supported)", file, j.at("head_dim").dump(), c.dim / c.heads);
   }
-  c.head = "lm";
+  c.head = ModelHead::kLm;
   c.causal = true;
   c.dropout = 0.0;
   c.init_from.clear();
@@ -231,9 +231,9 @@ PretrainedModel read_hf(const std::string& path) {
   }
 
   if (fs::exists(dir / "tokenizer.model")) {
-    p.tokenizer = {"sentencepiece", (dir / "tokenizer.model").string()};
+    p.tokenizer = {TokenizerKind::kSentencepiece, (dir / "tokenizer.model").string()};
   } else if (fs::exists(dir / "tokenizer.bin")) {
-    p.tokenizer = {"llama2c", (dir / "tokenizer.bin").string()};
+    p.tokenizer = {TokenizerKind::kLlama2c, (dir / "tokenizer.bin").string()};
   } else {
     p.tokenizer.kind.clear();
   }
@@ -258,7 +258,7 @@ PretrainedModel read_llama2c_model(const std::string& path) {
   c.max_seq_len = h.seq_len;
   c.rope_theta = 10000.0;  // llama2.c's run.c
   c.norm_eps = 1e-5;
-  c.head = "lm";
+  c.head = ModelHead::kLm;
   c.causal = true;
   c.dropout = 0.0;
   p.tokenizer.kind.clear();
@@ -362,28 +362,39 @@ LoadReport load_pretrained(Transformer& model, const std::string& path) {
   return load_pretrained(model, read_pretrained(path));
 }
 
-TokenizerConfig pretrained_tokenizer(const PretrainedModel& p, const std::string& path, const std::string& kind) {
-  if (path.empty() && kind.empty()) {
+TokenizerConfig pretrained_tokenizer(const PretrainedModel& p, const std::string& path,
+                                     std::optional<TokenizerKind> kind) {
+  if (path.empty() && !kind) {
     STURDY_USAGE_CHECK(!p.tokenizer.kind.empty(), "{} carries no tokenizer: pass --tokenizer (a llama2.c tok*.bin or "
                        "a sentencepiece .model)", p.path);
     return p.tokenizer;
   }
   TokenizerConfig t;
   t.path = path;
-  t.kind = kind;
-  if (t.kind.empty()) {
+  if (kind) {
+    t.kind = *kind;
+  } else {
     if (path == "bytes") {
-      t = {"bytes", ""};
+      t = {TokenizerKind::kBytes, ""};
     } else if (ends_with(path, ".model")) {
-      t.kind = "sentencepiece";
+      t.kind = TokenizerKind::kSentencepiece;
     } else if (ends_with(path, ".bin")) {
-      t.kind = "llama2c";
+      t.kind = TokenizerKind::kLlama2c;
     } else {
       throw UsageError(fmt::format("--tokenizer {}: cannot tell its kind from the name; pass --tokenizer-kind "
                                    "sentencepiece|llama2c", path));
     }
   }
   return t;
+}
+
+const char* hf_tokenizer_file(TokenizerKind kind) {
+  switch (kind) {
+    case TokenizerKind::kBytes: return "";
+    case TokenizerKind::kSentencepiece: return "tokenizer.model";
+    case TokenizerKind::kLlama2c: return "tokenizer.bin";
+  }
+  return "";
 }
 
 Transformer build_pretrained(const PretrainedModel& p) {
@@ -396,7 +407,7 @@ Transformer build_pretrained(const PretrainedModel& p) {
 void export_safetensors(Transformer& model, const std::string& dir, const TokenizerConfig& tokenizer, int32_t bos_id,
                         int32_t eos_id) {
   const ModelConfig& c = model->config();
-  STURDY_USAGE_CHECK(c.head == "lm", "export: model.head is '{}'; only language-model heads (lm) export to a "
+  STURDY_USAGE_CHECK(c.head == ModelHead::kLm, "export: model.head is '{}'; only language-model heads (lm) export to a "
                      "Hugging Face Llama folder", c.head);
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -429,8 +440,8 @@ void export_safetensors(Transformer& model, const std::string& dir, const Tokeni
   }
   fs::rename(config_path.string() + ".tmp", config_path);
 
-  if (!tokenizer.path.empty() && (tokenizer.kind == "sentencepiece" || tokenizer.kind == "llama2c")) {
-    const fs::path to = fs::path(dir) / (tokenizer.kind == "sentencepiece" ? "tokenizer.model" : "tokenizer.bin");
+  if (!tokenizer.path.empty() && tokenizer.kind != TokenizerKind::kBytes) {
+    const fs::path to = fs::path(dir) / hf_tokenizer_file(tokenizer.kind.value());
     if (!fs::equivalent(tokenizer.path, to, ec)) {
       fs::copy_file(tokenizer.path, to, fs::copy_options::overwrite_existing, ec);
       if (ec) throw RuntimeError(fmt::format("{}: cannot copy the tokenizer from {}: {}", to.string(), tokenizer.path,

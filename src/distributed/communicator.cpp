@@ -34,19 +34,21 @@ const char* dtype_name(DType t) {
   return "?";
 }
 
-const char* backend_name(Backend b) { return b == Backend::kNccl ? "nccl" : "mpi"; }
+const char* backend_name(Backend b) {
+  return choice_name(b == Backend::kNccl ? DistBackend::kNccl : DistBackend::kMpi);
+}
 
-Backend resolve_backend(const std::string& name, bool on_cuda) {
-  if (name == "auto") return on_cuda ? Backend::kNccl : Backend::kMpi;
-  if (name == "mpi") {
-    STURDY_USAGE_CHECK(!on_cuda, "dist.backend: mpi handles CPU tensors only; use nccl (or auto) on GPUs");
-    return Backend::kMpi;
+Backend resolve_backend(const Choice<DistBackend>& backend, bool on_cuda) {
+  switch (backend.value()) {
+    case DistBackend::kAuto: return on_cuda ? Backend::kNccl : Backend::kMpi;
+    case DistBackend::kMpi:
+      STURDY_USAGE_CHECK(!on_cuda, "dist.backend: mpi handles CPU tensors only; use nccl (or auto) on GPUs");
+      return Backend::kMpi;
+    case DistBackend::kNccl:
+      STURDY_USAGE_CHECK(on_cuda, "dist.backend: nccl needs CUDA tensors; use mpi (or auto) on CPU");
+      return Backend::kNccl;
   }
-  if (name == "nccl") {
-    STURDY_USAGE_CHECK(on_cuda, "dist.backend: nccl needs CUDA tensors; use mpi (or auto) on CPU");
-    return Backend::kNccl;
-  }
-  throw UsageError(fmt::format("dist.backend: unknown backend '{}' (auto, mpi or nccl)", name));
+  throw RuntimeError("resolve_backend: dist.backend out of range");
 }
 
 int device_for_local_rank(int local_rank, int local_size, int visible_gpus) {

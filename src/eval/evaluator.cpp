@@ -461,11 +461,12 @@ LoadedModel load_model(const std::string& checkpoint, const std::string& config_
     m.checkpoint_dir = checkpoint;
     m.config = config_path.empty() ? parse_config("{}", checkpoint, overrides)
                                    : load_config(config_path, overrides, variant);
-    m.config.tokenizer = pretrained_tokenizer(pretrained, m.config.tokenizer.path,
-                                              m.config.tokenizer.path.empty() ? "" : m.config.tokenizer.kind);
+    m.config.tokenizer = pretrained_tokenizer(
+        pretrained, m.config.tokenizer.path,
+        m.config.tokenizer.path.empty() ? std::nullopt : std::optional(m.config.tokenizer.kind.value()));
     m.config.model = pretrained.config;
     m.config.run.name = fs::path(checkpoint).filename().string();
-    m.config.objective.kind = "pretrained";
+    m.objective = "pretrained";
     m.config.augment = {};
     m.tokenizer = std::shared_ptr<const Tokenizer>(make_tokenizer(m.config.tokenizer));
     m.model = build_pretrained(pretrained);
@@ -481,6 +482,7 @@ LoadedModel load_model(const std::string& checkpoint, const std::string& config_
                                  : load_config(config_path, overrides, variant);
   m.config.model = trained.model;
   m.config.tokenizer = trained.tokenizer;
+  m.objective = m.config.objective.kind.name();
   m.label_names = state.label_names;
   m.tokenizer = std::shared_ptr<const Tokenizer>(make_tokenizer(m.config.tokenizer));
   m.model = Transformer(m.config.model);
@@ -502,7 +504,7 @@ Predictions predict(LoadedModel& m, const CorpusReader& reader, const TextTransf
 nlohmann::json evaluate(const EvalModel& m, const CorpusReader& reader, const Suite& suite,
                         const dist::Context& ctx, EvalWork* work, const std::string& dump_adversarial) {
   m.model->eval();
-  const bool lm = m.model->config().head == "lm";
+  const bool lm = m.model->config().head == ModelHead::kLm;
   if (!lm) {
     STURDY_USAGE_CHECK(reader.info().num_classes > 0, "{}: the corpus has no labels", reader.path());
     STURDY_USAGE_CHECK(reader.info().label_names == m.label_names, "{}: labels [{}] differ from the model's [{}]",
@@ -556,12 +558,12 @@ nlohmann::json run_eval(const EvalOptions& options, const dist::Context& ctx) {
   r["sturdy_version"] = STURDY_VERSION;
   r["checkpoint"] = m.checkpoint_dir;
   r["run_name"] = m.config.run.name;
-  r["objective"] = m.config.objective.kind;
+  r["objective"] = m.objective;
   r["augment"] = m.config.augment.probability > 0
                      ? nlohmann::json{{"recipe", m.config.augment.recipe}, {"probability", m.config.augment.probability}}
                      : nlohmann::json(nullptr);
   r["dataset"] = data;
-  r["head"] = m.config.model.head;
+  r["head"] = m.config.model.head.name();
   r.update(body);
   r["cost"] = train_cost(m.checkpoint_dir);
   const double eval_seconds = seconds_since(t0);

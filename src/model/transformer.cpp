@@ -102,15 +102,17 @@ void validate_model_config(const ModelConfig& c) {
                      c.dropout);
   STURDY_USAGE_CHECK(c.rope_theta > 0.0, "model.rope_theta ({}) must be > 0", c.rope_theta);
   STURDY_USAGE_CHECK(c.norm_eps > 0.0, "model.norm_eps ({}) must be > 0", c.norm_eps);
-  STURDY_USAGE_CHECK(c.head == "classifier" || c.head == "lm",
-                     "model.head ('{}') must be 'classifier' or 'lm'", c.head);
-  if (c.head == "classifier") {
-    STURDY_USAGE_CHECK(c.num_classes > 0,
-                       "model.num_classes ({}) must be > 0 for model.head 'classifier' (resolve it "
-                       "from the training corpus before building the model)",
-                       c.num_classes);
-    STURDY_USAGE_CHECK(c.pooling == "mean" || c.pooling == "last" || c.pooling == "first",
-                       "model.pooling ('{}') must be 'mean', 'last' or 'first'", c.pooling);
+  // A ModelConfig built in code may hold a text that names no head or pooling: value() throws
+  // the UsageError naming model.head / model.pooling (a loaded config was parsed already).
+  switch (c.head.value()) {
+    case ModelHead::kClassifier:
+      STURDY_USAGE_CHECK(c.num_classes > 0,
+                         "model.num_classes ({}) must be > 0 for model.head 'classifier' (resolve it "
+                         "from the training corpus before building the model)",
+                         c.num_classes);
+      static_cast<void>(c.pooling.value());
+      break;
+    case ModelHead::kLm: break;
   }
 }
 
@@ -243,7 +245,7 @@ TransformerImpl::TransformerImpl(const ModelConfig& config) : config_(config) {
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.layers; ++i) layers->push_back(TransformerBlock(c, dropout_, 1 + 2 * i));
   norm = register_module("norm", RMSNorm(c.dim, c.norm_eps));
-  if (c.head == "lm") {
+  if (c.head == ModelHead::kLm) {
     output = register_module("output", linear(c.dim, c.vocab_size, false));
   } else {
     classifier = register_module("classifier", linear(c.dim, c.num_classes, true));
@@ -332,21 +334,27 @@ torch::Tensor TransformerImpl::encode(const torch::Tensor& embeddings, const tor
 }
 
 torch::Tensor TransformerImpl::head(const torch::Tensor& hidden, const torch::Tensor& mask) {
-  if (config_.head == "lm") return linear(output, hidden);  // (B,T,V)
+  if (config_.head == ModelHead::kLm) return linear(output, hidden);  // (B,T,V)
   const int64_t B = hidden.size(0), T = hidden.size(1);
   torch::Tensor pooled;  // (B,D)
-  if (config_.pooling == "mean") {
-    // Masked mean as one batched matmul: (B,1,T) @ (B,T,D). All-padding rows pool to 0.
-    const auto weights = mask.to(hidden.scalar_type()).unsqueeze(1);
-    const auto count = weights.sum(-1).clamp_min(1.0);  // (B,1)
-    pooled = torch::bmm(weights, hidden).squeeze(1) / count;
-  } else {
-    // first: first real token; last: last real token (any padding side). All padding -> 0.
-    const auto positions = torch::arange(T, mask.options().dtype(torch::kLong));
-    const auto index = config_.pooling == "first"
-                           ? mask.to(torch::kLong).argmax(1)
-                           : (mask.to(torch::kLong) * positions).amax(1);
-    pooled = hidden.gather(1, index.view({B, 1, 1}).expand({B, 1, hidden.size(2)})).squeeze(1);
+  const Pooling pooling = config_.pooling.value();
+  switch (pooling) {
+    case Pooling::kMean: {
+      // Masked mean as one batched matmul: (B,1,T) @ (B,T,D). All-padding rows pool to 0.
+      const auto weights = mask.to(hidden.scalar_type()).unsqueeze(1);
+      const auto count = weights.sum(-1).clamp_min(1.0);  // (B,1)
+      pooled = torch::bmm(weights, hidden).squeeze(1) / count;
+      break;
+    }
+    case Pooling::kFirst:
+    case Pooling::kLast: {
+      // first: first real token; last: last real token (any padding side). All padding -> 0.
+      const auto positions = torch::arange(T, mask.options().dtype(torch::kLong));
+      const auto index = pooling == Pooling::kFirst ? mask.to(torch::kLong).argmax(1)
+                                                    : (mask.to(torch::kLong) * positions).amax(1);
+      pooled = hidden.gather(1, index.view({B, 1, 1}).expand({B, 1, hidden.size(2)})).squeeze(1);
+      break;
+    }
   }
   return linear(classifier, pooled);  // (B,C)
 }

@@ -15,20 +15,6 @@ namespace {
 
 constexpr double kTinyNorm = 1e-12;
 
-template <class E>
-E parse_enum(const std::string& name, const std::string& origin, const char* what,
-             const std::vector<std::pair<std::string, E>>& table) {
-  std::vector<std::string> names;
-  for (const auto& [n, e] : table) {
-    if (n == name) return e;
-    names.push_back(n);
-  }
-  const std::string best = closest_key(name, names);
-  throw UsageError(fmt::format("{}: unknown {} '{}'{}", origin, what, name,
-                               best.empty() ? fmt::format(" (one of {})", fmt::join(names, ", "))
-                                            : fmt::format(" (did you mean '{}'?)", best)));
-}
-
 void check_shapes(const torch::Tensor& x, const torch::Tensor& mask, const char* what) {
   STURDY_CHECK(x.dim() == 3, "{} must be (B,T,D), got {} dims", what, x.dim());
   STURDY_CHECK(mask.dim() == 2 && mask.size(0) == x.size(0) && mask.size(1) == x.size(1),
@@ -92,20 +78,15 @@ torch::Tensor finish_init(const torch::Tensor& z, const torch::Tensor& u, const 
 
 }  // namespace
 
-AdvNorm parse_adv_norm(const std::string& name, const std::string& origin) {
-  return parse_enum<AdvNorm>(name, origin, "norm", {{"l2", AdvNorm::kL2}, {"linf", AdvNorm::kLinf}});
-}
+AdvNorm parse_adv_norm(const std::string& name, const std::string& origin) { return parse_choice<AdvNorm>(name, origin); }
 AdvScope parse_adv_scope(const std::string& name, const std::string& origin) {
-  return parse_enum<AdvScope>(name, origin, "norm scope",
-                              {{"example", AdvScope::kExample}, {"token", AdvScope::kToken}});
+  return parse_choice<AdvScope>(name, origin);
 }
 AdvInitKind parse_adv_init(const std::string& name, const std::string& origin) {
-  return parse_enum<AdvInitKind>(
-      name, origin, "init",
-      {{"zero", AdvInitKind::kZero}, {"uniform", AdvInitKind::kUniform}, {"normal", AdvInitKind::kNormal}});
+  return parse_choice<AdvInitKind>(name, origin);
 }
-const char* adv_norm_name(AdvNorm norm) { return norm == AdvNorm::kL2 ? "l2" : "linf"; }
-const char* adv_scope_name(AdvScope scope) { return scope == AdvScope::kExample ? "example" : "token"; }
+const char* adv_norm_name(AdvNorm norm) { return choice_name(norm); }
+const char* adv_scope_name(AdvScope scope) { return choice_name(scope); }
 
 torch::Tensor adv_group_norm(const torch::Tensor& x, const torch::Tensor& mask, AdvNorm norm,
                              AdvScope scope) {

@@ -89,10 +89,4 @@ AutocastGuard::~AutocastGuard() {
 
 bool autocast_enabled(c10::DeviceType device) { return get_enabled(device); }
 
-bool autocast_requested(const std::string& precision_dtype) {
-  if (precision_dtype == "fp32") return false;
-  if (precision_dtype == "bf16") return true;
-  throw UsageError(fmt::format("precision.dtype: expected fp32 or bf16, got '{}'", precision_dtype));
-}
-
 }  // namespace sturdy::robust

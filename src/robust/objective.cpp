@@ -20,7 +20,7 @@ torch::Tensor logits_with_delta(Transformer& model, const torch::Tensor& embeddi
 
 AdvBall ball_from(const ObjectiveConfig& c, AdvScope scope = AdvScope::kExample) {
   AdvBall ball;
-  ball.norm = parse_adv_norm(c.norm, "objective.norm");
+  ball.norm = c.norm.value();
   ball.scope = scope;
   ball.epsilon = c.epsilon;
   return ball;
@@ -29,8 +29,8 @@ AdvBall ball_from(const ObjectiveConfig& c, AdvScope scope = AdvScope::kExample)
 // erm and augment: CE(x) (augment's perturbation happened in the loader).
 class Erm final : public Objective {
  public:
-  explicit Erm(std::string name) : name_(std::move(name)) {}
-  std::string name() const override { return name_; }
+  explicit Erm(ObjectiveKind kind) : kind_(kind) {}
+  std::string name() const override { return choice_name(kind_); }
   MicroStepResult micro_step(Transformer& model, const Batch& batch, double scale,
                              const BeforeBackward& before_backward) override {
     auto loss = cross_entropy_sum(model->forward(batch.ids, batch.mask), batch.labels);
@@ -40,7 +40,7 @@ class Erm final : public Objective {
   }
 
  private:
-  std::string name_;
+  ObjectiveKind kind_;
 };
 
 // Pads two batches to one length and stacks them: one forward of 2B instead of two of B.
@@ -59,7 +59,7 @@ std::pair<torch::Tensor, torch::Tensor> stack_views(const Batch& a, const Batch&
 class Consistency final : public Objective {
  public:
   Consistency(double lambda, double fraction, uint64_t seed) : lambda_(lambda), fraction_(fraction), seed_(seed) {}
-  std::string name() const override { return "consistency"; }
+  std::string name() const override { return choice_name(ObjectiveKind::kConsistency); }
   bool needs_perturbed_view() const override { return true; }
   MicroStepResult micro_step(Transformer& model, const Batch& batch, double scale,
                              const BeforeBackward& before_backward) override {
@@ -115,7 +115,7 @@ class Consistency final : public Objective {
 class Fgm final : public Objective {
  public:
   explicit Fgm(const ObjectiveConfig& c) : ball_(ball_from(c)), epsilon_(c.epsilon) {}
-  std::string name() const override { return "fgm"; }
+  std::string name() const override { return choice_name(ObjectiveKind::kFgm); }
   MicroStepResult micro_step(Transformer& model, const Batch& batch, double scale,
                              const BeforeBackward& before_backward) override {
     auto e = model->embed(batch.ids);
@@ -141,7 +141,7 @@ class Fgm final : public Objective {
 class Pgd final : public Objective {
  public:
   Pgd(const ObjectiveConfig& c, uint64_t seed) : c_(c), ball_(ball_from(c)), seed_(seed) {}
-  std::string name() const override { return "pgd"; }
+  std::string name() const override { return choice_name(ObjectiveKind::kPgd); }
   MicroStepResult micro_step(Transformer& model, const Batch& batch, double scale,
                              const BeforeBackward& before_backward) override {
     auto e = model->embed(batch.ids);
@@ -174,7 +174,7 @@ class Pgd final : public Objective {
 class FreeAt final : public Objective {
  public:
   explicit FreeAt(const ObjectiveConfig& c) : c_(c), ball_(ball_from(c)) {}
-  std::string name() const override { return "freeat"; }
+  std::string name() const override { return choice_name(ObjectiveKind::kFreeAt); }
   int64_t replays() const override { return c_.replays; }
   bool keeps_state() const override { return true; }
   std::vector<NamedParameter> state() const override {
@@ -231,7 +231,7 @@ class FreeAt final : public Objective {
 class FreeLb final : public Objective {
  public:
   FreeLb(const ObjectiveConfig& c, uint64_t seed) : c_(c), ball_(ball_from(c)), seed_(seed) {}
-  std::string name() const override { return "freelb"; }
+  std::string name() const override { return choice_name(ObjectiveKind::kFreeLb); }
   MicroStepResult micro_step(Transformer& model, const Batch& batch, double scale,
                              const BeforeBackward& before_backward) override {
     const int64_t k_steps = c_.steps;
@@ -280,7 +280,7 @@ class FreeLb final : public Objective {
 class Smart final : public Objective {
  public:
   Smart(const ObjectiveConfig& c, uint64_t seed) : c_(c), seed_(seed) {}
-  std::string name() const override { return "smart"; }
+  std::string name() const override { return choice_name(ObjectiveKind::kSmart); }
   MicroStepResult micro_step(Transformer& model, const Batch& batch, double scale,
                              const BeforeBackward& before_backward) override {
     const double sigma = c_.init > 0 ? c_.init : 1e-5;
@@ -390,8 +390,11 @@ std::unique_ptr<Objective> make_fp32_objective(const Config& config);
 
 std::unique_ptr<Objective> make_objective(const Config& config) {
   auto objective = make_fp32_objective(config);
-  if (autocast_requested(config.precision.dtype)) return std::make_unique<Bf16Autocast>(std::move(objective));
-  return objective;
+  switch (config.precision.dtype.value()) {
+    case Precision::kFp32: return objective;
+    case Precision::kBf16: return std::make_unique<Bf16Autocast>(std::move(objective));
+  }
+  throw RuntimeError("make_objective: precision.dtype out of range");
 }
 
 namespace {
@@ -399,28 +402,28 @@ namespace {
 std::unique_ptr<Objective> make_fp32_objective(const Config& config) {
   const auto& c = config.objective;
   const uint64_t seed = config.run.seed;
-  if (c.kind == "erm") return std::make_unique<Erm>("erm");
-  if (c.kind == "augment") {
-    if (config.augment.probability <= 0) {
-      throw UsageError("objective.kind augment needs augment.probability > 0 and a recipe or ops");
-    }
-    return std::make_unique<Erm>("augment");
+  switch (c.kind.value()) {
+    case ObjectiveKind::kErm: return std::make_unique<Erm>(ObjectiveKind::kErm);
+    case ObjectiveKind::kAugment:
+      if (config.augment.probability <= 0) {
+        throw UsageError("objective.kind augment needs augment.probability > 0 and a recipe or ops");
+      }
+      return std::make_unique<Erm>(ObjectiveKind::kAugment);
+    case ObjectiveKind::kConsistency:
+      if (config.augment.recipe.empty() && config.augment.ops.empty()) {
+        throw UsageError("objective.kind consistency needs augment.recipe or augment.ops (the perturbed view)");
+      }
+      if (!(c.fraction > 0.0 && c.fraction <= 1.0)) {
+        throw UsageError(fmt::format("objective.fraction must be in (0, 1] (got {})", c.fraction));
+      }
+      return std::make_unique<Consistency>(c.lambda, c.fraction, seed);
+    case ObjectiveKind::kFgm: return std::make_unique<Fgm>(c);
+    case ObjectiveKind::kPgd: return std::make_unique<Pgd>(c, seed);
+    case ObjectiveKind::kFreeAt: return std::make_unique<FreeAt>(c);
+    case ObjectiveKind::kFreeLb: return std::make_unique<FreeLb>(c, seed);
+    case ObjectiveKind::kSmart: return std::make_unique<Smart>(c, seed);
   }
-  if (c.kind == "consistency") {
-    if (config.augment.recipe.empty() && config.augment.ops.empty()) {
-      throw UsageError("objective.kind consistency needs augment.recipe or augment.ops (the perturbed view)");
-    }
-    if (!(c.fraction > 0.0 && c.fraction <= 1.0)) {
-      throw UsageError(fmt::format("objective.fraction must be in (0, 1] (got {})", c.fraction));
-    }
-    return std::make_unique<Consistency>(c.lambda, c.fraction, seed);
-  }
-  if (c.kind == "fgm") return std::make_unique<Fgm>(c);
-  if (c.kind == "pgd") return std::make_unique<Pgd>(c, seed);
-  if (c.kind == "freeat") return std::make_unique<FreeAt>(c);
-  if (c.kind == "freelb") return std::make_unique<FreeLb>(c, seed);
-  if (c.kind == "smart") return std::make_unique<Smart>(c, seed);
-  throw UsageError(fmt::format("objective.kind: unknown '{}'", c.kind));
+  throw RuntimeError("make_objective: objective.kind out of range");
 }
 }  // namespace
 

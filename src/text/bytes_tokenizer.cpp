@@ -18,7 +18,7 @@ constexpr char kReplacement[] = "\xEF\xBF\xBD";  // U+FFFD
 
 class BytesTokenizer final : public Tokenizer {
  public:
-  std::string kind() const override { return "bytes"; }
+  std::string kind() const override { return choice_name(TokenizerKind::kBytes); }
   int64_t vocab_size() const override { return kVocab; }
   int32_t pad_id() const override { return kPad; }
   int32_t bos_id() const override { return kBos; }

@@ -71,7 +71,7 @@ class Llama2cTokenizer final : public Tokenizer {
     }
   }
 
-  std::string kind() const override { return "llama2c"; }
+  std::string kind() const override { return choice_name(TokenizerKind::kLlama2c); }
   int64_t vocab_size() const override { return static_cast<int64_t>(pieces_.size()); }
   int32_t pad_id() const override { return kUnk; }
   int32_t bos_id() const override { return kBos; }

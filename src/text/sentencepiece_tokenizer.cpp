@@ -70,7 +70,7 @@ class SentencePieceTokenizer final : public Tokenizer {
     can_sample_ = processor_.NBestEncode("ab", 2, &probe).ok();
   }
 
-  std::string kind() const override { return "sentencepiece"; }
+  std::string kind() const override { return choice_name(TokenizerKind::kSentencepiece); }
   int64_t vocab_size() const override { return vocab_size_; }
   int32_t pad_id() const override { return pad_id_; }
   int32_t bos_id() const override { return processor_.bos_id(); }

@@ -1,21 +1,15 @@
-// make_tokenizer: the config-driven entry point. Validates tokenizer.kind and
-// tokenizer.path once, here, so the individual loaders can assume a readable file.
+// make_tokenizer: the config-driven entry point. Checks tokenizer.path once, here, so the
+// individual loaders can assume a readable file (tokenizer.kind was parsed with the config).
 #include "sturdy/text/tokenizer.h"
 
 #include <fstream>
 #include <system_error>
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "sturdy/core/error.h"
 
 namespace sturdy {
-
-const std::vector<std::string>& tokenizer_kinds() {
-  static const std::vector<std::string> kinds = {"bytes", "sentencepiece", "llama2c"};
-  return kinds;
-}
 
 namespace {
 
@@ -35,17 +29,16 @@ void check_readable(const TokenizerConfig& config) {
 }  // namespace
 
 std::unique_ptr<Tokenizer> make_tokenizer(const TokenizerConfig& config) {
-  if (config.kind == "bytes") return make_bytes_tokenizer();
-  if (config.kind == "sentencepiece") {
-    check_readable(config);
-    return load_sentencepiece_tokenizer(config.path);
+  switch (config.kind.value()) {  // UsageError naming tokenizer.kind for a text that names no kind
+    case TokenizerKind::kBytes: return make_bytes_tokenizer();
+    case TokenizerKind::kSentencepiece:
+      check_readable(config);
+      return load_sentencepiece_tokenizer(config.path);
+    case TokenizerKind::kLlama2c:
+      check_readable(config);
+      return load_llama2c_tokenizer(config.path);
   }
-  if (config.kind == "llama2c") {
-    check_readable(config);
-    return load_llama2c_tokenizer(config.path);
-  }
-  throw UsageError(fmt::format("tokenizer.kind: unknown '{}' (valid: {})", config.kind,
-                               fmt::join(tokenizer_kinds(), ", ")));
+  throw RuntimeError("make_tokenizer: tokenizer.kind out of range");
 }
 
 }  // namespace sturdy

@@ -66,11 +66,14 @@ double learning_rate(const OptimConfig& c, int64_t step, int64_t total_steps) {
   const double warmup = c.warmup < 1.0 ? c.warmup * static_cast<double>(total_steps) : c.warmup;
   const double s = static_cast<double>(step) + 1.0;
   if (warmup > 0 && s <= warmup) return c.lr * s / warmup;
-  if (c.schedule == "constant") return c.lr;
   const double span = std::max(1.0, static_cast<double>(total_steps) - warmup);
   const double progress = std::min(1.0, std::max(0.0, (s - warmup) / span));
-  if (c.schedule == "cosine") return c.lr * 0.5 * (1.0 + std::cos(M_PI * progress));
-  return c.lr * (1.0 - progress);
+  switch (c.schedule.value()) {
+    case LrSchedule::kLinear: return c.lr * (1.0 - progress);
+    case LrSchedule::kConstant: return c.lr;
+    case LrSchedule::kCosine: return c.lr * 0.5 * (1.0 + std::cos(M_PI * progress));
+  }
+  throw RuntimeError("learning_rate: optim.schedule out of range");
 }
 
 double clip_grad_norm(const std::vector<NamedParameter>& parameters, double max_norm) {

@@ -202,10 +202,10 @@ Config resolve_config(const Config& in) {
                                  "(subword sampling needs a unigram sentencepiece model)",
                                  c.tokenizer.path));
   }
-  if (c.model.head == "lm" && !c.model.causal) {
+  if (c.model.head == ModelHead::kLm && !c.model.causal) {
     throw UsageError("model.head lm needs model.causal: true (a language model reads left to right)");
   }
-  if (c.model.head == "classifier") {
+  if (c.model.head == ModelHead::kClassifier) {
     const CorpusReader reader(c.data.train);
     const int64_t classes = reader.info().num_classes;
     if (classes == 0) {
@@ -275,7 +275,7 @@ LoaderOptions loader_options(const Config& config, int64_t accumulation, const d
   lo.max_length = config.data.max_length;
   lo.prefetch = config.data.prefetch;
   lo.workers = config.data.workers;
-  lo.lm = config.model.head == "lm";
+  lo.lm = config.model.head == ModelHead::kLm;
   lo.prompt_fraction = config.data.prompt_fraction;
   lo.rank = ctx.rank();
   lo.world = ctx.world_size();
@@ -625,7 +625,7 @@ TrainSummary TrainRun::run() {
   spdlog::info("training {} ({}) on {} rank(s): {} examples, {}, {} parameters, {} steps of {} "
                "examples ({} per rank x {} accumulation)",
                config_.run.name, objective_->name(), ctx_.world_size(), info.num_examples,
-               config_.model.head == "lm" ? fmt::format("LM head, prompt fraction {}", config_.data.prompt_fraction)
+               config_.model.head == ModelHead::kLm ? fmt::format("LM head, prompt fraction {}", config_.data.prompt_fraction)
                                           : fmt::format("{} classes", info.num_classes),
                model_->num_parameters(), total_steps_, config_.data.global_batch, config_.data.micro_batch,
                accumulation_);

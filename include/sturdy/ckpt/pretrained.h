@@ -6,6 +6,7 @@
 // export convert between the two (the permutation of HF's convert_llama_weights_to_hf.py).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -59,7 +60,11 @@ LoadReport load_pretrained(Transformer& model, const PretrainedModel& pretrained
 // extension: .model = sentencepiece, .bin = llama2c; "bytes" = the bytes tokenizer), else
 // the one the source carries. UsageError when there is none.
 TokenizerConfig pretrained_tokenizer(const PretrainedModel& pretrained, const std::string& path,
-                                     const std::string& kind = "");
+                                     std::optional<TokenizerKind> kind = std::nullopt);
+
+// The name a Hugging Face folder gives the tokenizer file of `kind`: tokenizer.model
+// (sentencepiece), tokenizer.bin (llama2c); "" for bytes (no file).
+const char* hf_tokenizer_file(TokenizerKind kind);
 
 // A Transformer (head lm, eval mode) built from the file's architecture and weights.
 Transformer build_pretrained(const PretrainedModel& pretrained);

@@ -1,4 +1,5 @@
 // Run configuration: one struct per YAML section (see docs/configuration.md).
+// The enum-like values are Choice fields; their names are in choice.h, one table per enum.
 //
 // Loading is strict: an unknown key is an error that names it and the closest
 // valid key; every key can be overridden with `--set section.key=value`, and a
@@ -10,6 +11,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "sturdy/config/choice.h"
 
 namespace sturdy {
 
@@ -32,7 +35,7 @@ struct DataConfig {
 };
 
 struct TokenizerConfig {
-  std::string kind = "bytes";  // bytes | sentencepiece | llama2c
+  Choice<TokenizerKind> kind = TokenizerKind::kBytes;
   std::string path;            // model file for sentencepiece / llama2c
 };
 
@@ -45,8 +48,8 @@ struct ModelConfig {
   int64_t ffn = 512;
   double dropout = 0.1;
   bool causal = false;
-  std::string head = "classifier";  // classifier | lm
-  std::string pooling = "mean";     // mean | last | first
+  Choice<ModelHead> head = ModelHead::kClassifier;
+  Choice<Pooling> pooling = Pooling::kMean;  // of the classifier head
   int64_t num_classes = 0;          // 0: taken from the training corpus
   int64_t max_seq_len = 512;        // RoPE table length
   double rope_theta = 10000.0;
@@ -69,12 +72,12 @@ struct AugmentConfig {
 };
 
 struct ObjectiveConfig {
-  std::string kind = "erm";  // erm | augment | consistency | fgm | pgd | freeat | freelb | smart
+  Choice<ObjectiveKind> kind = ObjectiveKind::kErm;
   int64_t steps = 1;
   double step_size = 0.1;
   double epsilon = 0.5;
   double init = 0.0;
-  std::string norm = "l2";   // l2 | linf
+  Choice<AdvNorm> norm = AdvNorm::kL2;
   double lambda = 1.0;
   int64_t replays = 1;       // freeat
   double fraction = 1.0;     // consistency: share of examples that also run their perturbed view
@@ -87,18 +90,18 @@ struct OptimConfig {
   double beta2 = 0.999;
   double eps = 1.0e-8;
   double warmup = 0.05;      // share of total steps (< 1) or a step count (>= 1)
-  std::string schedule = "linear";  // linear | constant | cosine
+  Choice<LrSchedule> schedule = LrSchedule::kLinear;
   double grad_clip = 1.0;    // 0: off
   int64_t epochs = 1;
   int64_t max_steps = 0;     // > 0 stops early
 };
 
 struct PrecisionConfig {
-  std::string dtype = "fp32";  // fp32 | bf16
+  Choice<Precision> dtype = Precision::kFp32;
 };
 
 struct DistConfig {
-  std::string backend = "auto";  // auto | mpi | nccl
+  Choice<DistBackend> backend = DistBackend::kAuto;
   double bucket_mb = 25.0;
   bool overlap = true;
   double timeout_s = 300.0;
@@ -162,7 +165,8 @@ Config parse_config(const std::string& yaml_text, const std::string& origin,
                     const std::vector<std::string>& overrides = {});
 // The resolved configuration as YAML (every key, defaults included).
 std::string dump_config(const Config& config);
-// Checks cross-key invariants (positive sizes, known enum values); throws UsageError.
+// Checks cross-key invariants (positive sizes, ranges, keys that need each other); throws
+// UsageError. The enum-like values (Choice fields) were parsed, once, when loaded.
 void validate_config(const Config& config, const std::string& origin);
 
 // The valid key closest to `key` by edit distance ("" when none is close).

@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "sturdy/config/choice.h"
 #include "sturdy/distributed/context.h"
 
 namespace sturdy::dist {
@@ -26,9 +27,9 @@ const char* dtype_name(DType t);
 
 enum class Backend { kMpi, kNccl };
 const char* backend_name(Backend b);
-// "auto" | "mpi" | "nccl" -> the backend for tensors on CUDA (`on_cuda`) or CPU; throws
-// UsageError for an unknown name, nccl for CPU tensors, or nccl in a build without it.
-Backend resolve_backend(const std::string& name, bool on_cuda);
+// dist.backend (auto | mpi | nccl) -> the backend for tensors on CUDA (`on_cuda`) or CPU; throws
+// UsageError for a text that names no backend, mpi for CUDA tensors or nccl for CPU tensors.
+Backend resolve_backend(const Choice<DistBackend>& backend, bool on_cuda);
 // True when this build has the NCCL backend.
 bool nccl_available();
 

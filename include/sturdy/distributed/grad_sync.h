@@ -40,7 +40,7 @@
 namespace sturdy::dist {
 
 struct GradSyncOptions {
-  std::string backend = "auto";   // auto | mpi | nccl
+  Choice<DistBackend> backend = DistBackend::kAuto;
   double bucket_mb = 25.0;        // bucket capacity after the first
   double first_bucket_mb = 1.0;   // the first bucket (the last layers' gradients)
   bool overlap = true;            // start buckets during backward

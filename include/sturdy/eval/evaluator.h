@@ -52,6 +52,7 @@ struct EvalOptions {
 // A model ready for evaluation: weights loaded, eval mode.
 struct LoadedModel {
   Config config;
+  std::string objective;  // R.json "objective": objective.kind, or "pretrained" (weights from elsewhere)
   std::string checkpoint_dir;
   std::vector<std::string> label_names;
   std::shared_ptr<const Tokenizer> tokenizer;

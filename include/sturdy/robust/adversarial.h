@@ -18,14 +18,40 @@
 
 #include <torch/torch.h>
 
+#include "sturdy/config/choice.h"
+
 namespace sturdy::robust {
 
-enum class AdvNorm { kL2, kLinf };
+using ::sturdy::AdvNorm;  // objective.norm's enum (config/choice.h): l2 | linf
 enum class AdvScope { kExample, kToken };  // what one norm is taken over
 enum class AdvInitKind { kZero, kUniform, kNormal };
 
-// "l2" | "linf"; "example" | "token"; "zero" | "uniform" | "normal". UsageError naming
-// `origin` and the closest valid value otherwise.
+}  // namespace sturdy::robust
+
+namespace sturdy {
+template <>
+struct ChoiceTable<robust::AdvScope> {
+  static constexpr const char* key = "scope";
+  static constexpr ChoiceName<robust::AdvScope> names[] = {
+      {robust::AdvScope::kExample, "example"},
+      {robust::AdvScope::kToken, "token"},
+  };
+};
+template <>
+struct ChoiceTable<robust::AdvInitKind> {
+  static constexpr const char* key = "init";
+  static constexpr ChoiceName<robust::AdvInitKind> names[] = {
+      {robust::AdvInitKind::kZero, "zero"},
+      {robust::AdvInitKind::kUniform, "uniform"},
+      {robust::AdvInitKind::kNormal, "normal"},
+  };
+};
+}  // namespace sturdy
+
+namespace sturdy::robust {
+
+// The names of the tables (choice.h): "l2" | "linf"; "example" | "token"; "zero" | "uniform" |
+// "normal". UsageError naming `origin`, the names and the closest otherwise.
 AdvNorm parse_adv_norm(const std::string& name, const std::string& origin);
 AdvScope parse_adv_scope(const std::string& name, const std::string& origin);
 AdvInitKind parse_adv_init(const std::string& name, const std::string& origin);

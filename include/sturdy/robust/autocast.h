@@ -34,7 +34,4 @@ class AutocastGuard {
 // Whether autocast is on for `device` in this thread.
 bool autocast_enabled(c10::DeviceType device);
 
-// precision.dtype ("fp32" | "bf16") -> whether to autocast; throws UsageError otherwise.
-bool autocast_requested(const std::string& precision_dtype);
-
 }  // namespace sturdy::robust

@@ -45,9 +45,6 @@ class Tokenizer {
 // Builds the tokenizer the config names; throws UsageError naming tokenizer.kind/path.
 std::unique_ptr<Tokenizer> make_tokenizer(const TokenizerConfig& config);
 
-// The kinds make_tokenizer accepts: "bytes", "sentencepiece", "llama2c".
-const std::vector<std::string>& tokenizer_kinds();
-
 // The individual tokenizers (make_tokenizer dispatches to these).
 // Loaders throw UsageError naming the file (and, for llama2c, the byte offset).
 std::unique_ptr<Tokenizer> make_bytes_tokenizer();
