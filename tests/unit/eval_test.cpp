@@ -577,6 +577,14 @@ attacks:
 TEST_F(EvalDriver, SearchAttackOnTheLanguageModelHeadEditsPromptsOnly) {
   const CorpusReader reader(make_corpus(/*labelled=*/false));
   Transformer model = make_model("lm");
+  {
+    // Larger weights than the 0.02 init, so the next token depends on the prompt's bytes.
+    torch::NoGradGuard no_grad;
+    torch::manual_seed(11);
+    for (auto& p : model->parameters()) {
+      if (p.dim() > 1) p.normal_(0.0, 0.5);
+    }
+  }
   const EvalModel em{model, *tokenizer_, 48, {}};
   const Suite s = parse_suite(R"(name: lm-search
 seed: 2
