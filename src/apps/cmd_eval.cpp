@@ -1,9 +1,12 @@
-// `sturdy eval --checkpoint DIR [--config F.yaml [--variant NAME]] [--data C.h5] [--suite S.yaml] [--output R.json]`.
+// `sturdy eval --checkpoint DIR [--config F.yaml [--variant NAME]] [--data C.h5] [--suite S.yaml] [--output R.json]
+//              [--gate G.yaml [--baseline R0.json]]`: exit 1 when a gate criterion fails.
 #include <cstdio>
 
 #include "commands.h"
+#include "sturdy/core/error.h"
 #include "sturdy/distributed/startup.h"
 #include "sturdy/eval/evaluator.h"
+#include "sturdy/eval/gate.h"
 
 namespace sturdy::apps {
 
@@ -32,6 +35,9 @@ void register_eval(CLI::App& root, int* exit_code) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", opts->seed, "Perturbation/attack seed (overrides the suite)")
       ->check(CLI::NonNegativeNumber);
+  auto* gate = cmd->add_option("--gate", opts->gate,
+                               "Gate file: thresholds on R.json values; exit 1 when one fails (docs/evaluation.md)");
+  cmd->add_option("--baseline", opts->baseline, "Baseline R.json for the gate's relative criteria")->needs(gate);
   cmd->add_flag("--verbose", *verbose, "Debug logging on every rank");
   cmd->callback([=] {
     dist::Context& ctx = dist::start("eval", *verbose);
@@ -57,8 +63,17 @@ void register_eval(CLI::App& root, int* exit_code) {
                     static_cast<long long>(r["num_examples"].get<int64_t>()), r["dataset"].get<std::string>().c_str());
       }
       if (!opts->output.empty()) std::printf("wrote %s\n", opts->output.c_str());
+      if (r.contains("gate")) {
+        for (const auto& line : eval::gate_lines(r["gate"])) std::printf("%s\n", line.c_str());
+      }
     }
-    *exit_code = 0;
+    std::fflush(stdout);
+    // Every rank holds rank 0's gate section, so all ranks exit with the same code. Wait for rank 0
+    // to have written R.json and printed: mpirun ends the whole job as soon as one rank exits
+    // non-zero, and the other ranks would otherwise exit 1 first.
+    ctx.barrier();
+    *exit_code = static_cast<int>(r.contains("gate") && !r["gate"].value("passed", false) ? ExitCode::kGateFailed
+                                                                                      : ExitCode::kOk);
   });
 }
 

@@ -19,6 +19,7 @@ void register_eval(CLI::App& root, int* exit_code);
 void register_inspect(CLI::App& root, int* exit_code);
 void register_bench(CLI::App& root, int* exit_code);
 void register_report(CLI::App& root, int* exit_code);
+void register_gate(CLI::App& root, int* exit_code);
 void register_generate(CLI::App& root, int* exit_code);  // also holds `export`
 void register_export(CLI::App& root, int* exit_code);
 

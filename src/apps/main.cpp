@@ -1,5 +1,5 @@
 // The `sturdy` command: parses the subcommand and maps errors to exit codes
-// (0 ok, 2 bad usage/config/input, 3 runtime failure). Under MPI a failing rank
+// (0 ok, 1 a gate criterion failed, 2 bad usage/config/input, 3 runtime failure). Under MPI a failing rank
 // takes the whole job down with its message instead of leaving the others hanging.
 #include <cstdio>
 
@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   sturdy::apps::register_inspect(app, &exit_code);
   sturdy::apps::register_bench(app, &exit_code);
   sturdy::apps::register_report(app, &exit_code);
+  sturdy::apps::register_gate(app, &exit_code);
   sturdy::apps::register_generate(app, &exit_code);
   sturdy::apps::register_export(app, &exit_code);
   try {

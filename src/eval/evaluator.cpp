@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <mpi.h>
 
@@ -20,6 +21,7 @@
 #include "sturdy/core/error.h"
 #include "sturdy/core/rng.h"
 #include "sturdy/data/importers.h"
+#include "sturdy/eval/gate.h"
 #include "sturdy/perturb/augment.h"
 #include "sturdy/perturb/recipe.h"
 #include "sturdy/robust/adversarial.h"
@@ -532,6 +534,16 @@ nlohmann::json evaluate(const EvalModel& m, const CorpusReader& reader, const Su
 
 nlohmann::json run_eval(const EvalOptions& options, const dist::Context& ctx) {
   const auto t0 = std::chrono::steady_clock::now();
+  // A gate is checked before any model work, so that a typo fails in a second.
+  STURDY_USAGE_CHECK(options.baseline.empty() || !options.gate.empty(), "--baseline needs --gate");
+  std::optional<Gate> gate;
+  nlohmann::json baseline;
+  if (!options.gate.empty()) {
+    gate = load_gate(options.gate);
+    if (!options.baseline.empty()) baseline = read_result_json(options.baseline, "--baseline");
+    require_baseline(*gate, !options.baseline.empty());
+  }
+  const nlohmann::json* baseline_ptr = options.baseline.empty() ? nullptr : &baseline;
   LoadedModel m = load_model(options.checkpoint, options.config, options.overrides, options.variant);
   const std::string data = options.data.empty() ? m.config.data.valid : options.data;
   if (data.empty()) throw UsageError("no evaluation corpus: pass --data or set data.valid");
@@ -542,6 +554,10 @@ nlohmann::json run_eval(const EvalOptions& options, const dist::Context& ctx) {
   if (options.batch_tokens > 0) suite.batch_tokens = options.batch_tokens;
   if (options.max_examples >= 0) suite.max_examples = options.max_examples;
   if (options.seed >= 0) suite.seed = static_cast<uint64_t>(options.seed);
+  if (gate) {
+    check_gate(*gate, result_layout(suite, m.config.model.head), fmt::format("the results of suite {}", suite.origin),
+               baseline_ptr, options.baseline, /*layout=*/true);
+  }
   const CorpusReader reader(data);
   spdlog::info("evaluating {} on {} ({} examples, suite {}, {} rank(s))", m.checkpoint_dir, data, reader.size(),
                suite.origin, ctx.world_size());
@@ -578,6 +594,22 @@ nlohmann::json run_eval(const EvalOptions& options, const dist::Context& ctx) {
   spdlog::info("eval done in {:.1f} s: text passes {:.1f} s, {} of {} sequences through the model, {:.0f} tokens/s",
                eval_seconds, work.seconds, work.forwarded, work.sequences,
                work.seconds > 0 ? work.tokens / work.seconds : 0.0);
+  if (gate) {
+    // Rank 0 decides (the cost timings differ between ranks) and every rank gets its verdict.
+    std::string text;
+    if (ctx.is_root()) {
+      r["gate"] = evaluate_gate(*gate, r, baseline_ptr, options.baseline);
+      if (baseline_ptr) {
+        for (const auto& w : baseline_mismatches(r, baseline)) spdlog::warn("gate: {}", w);
+      }
+      text = r["gate"].dump();
+    }
+    int64_t bytes = static_cast<int64_t>(text.size());
+    ctx.broadcast(&bytes, sizeof bytes);
+    text.resize(static_cast<size_t>(bytes));
+    ctx.broadcast(text.data(), bytes);
+    if (!ctx.is_root()) r["gate"] = nlohmann::json::parse(text);
+  }
   if (ctx.is_root() && !options.output.empty()) write_json_atomically(r, options.output);
   return r;
 }

@@ -3,6 +3,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -302,6 +303,35 @@ std::string render_markdown(const std::vector<ReportInput>& inputs, const std::v
         md << (found ? fmt::format(" {} / {} |", num(*found, "accuracy"), num(*found, "ece")) : std::string(" – |"));
       }
       md << "\n";
+    }
+  }
+
+  const bool any_gate = std::any_of(inputs.begin(), inputs.end(), [](const ReportInput& in) {
+    return in.result.contains("gate") && in.result["gate"].is_object();
+  });
+  if (any_gate) {
+    md << "\n## Gate\n\n"
+          "Thresholds of a gate file (`sturdy eval --gate`, `sturdy gate`); a relative bound is the baseline's value "
+          "minus or plus the allowed change.\n";
+    for (const auto& in : inputs) {
+      if (!in.result.contains("gate") || !in.result["gate"].is_object()) continue;
+      const json& g = in.result["gate"];
+      const json criteria = g.value("criteria", json::array());
+      md << fmt::format("\n### {}: {}\n\n", in.label,
+                        g.value("passed", false)
+                            ? fmt::format("passed ({} criteria)", criteria.size())
+                            : fmt::format("**FAILED** ({} of {} criteria)", g.value("failed", 0), criteria.size()));
+      md << fmt::format("Gate file `{}`", g.value("file", "?"));
+      if (g.contains("baseline") && g["baseline"].is_string()) md << fmt::format(", baseline `{}`", g["baseline"].get<std::string>());
+      md << ".\n\n| metric | test | value | bound | baseline | result |\n|---|---|---:|---:|---:|---|\n";
+      for (const auto& c : criteria) {
+        const std::string test = c.value("test", "?");
+        const bool lower = test == "min" || test == "max_drop_from_baseline";
+        std::string test_text = fmt::format("{} {:g}", test, c.value("threshold", 0.0));
+        md << fmt::format("| `{}` | {} | {} | {} {} | {} | {} |\n", c.value("metric", "?"), test_text,
+                          num(c, "value", 4), lower ? "≥" : "≤", num(c, "bound", 4), num(c, "baseline", 4),
+                          c.value("passed", false) ? "pass" : "**FAIL**");
+      }
     }
   }
 

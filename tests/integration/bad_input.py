@@ -342,6 +342,65 @@ case("eval: extra set not HDF5", eval_extra("extra_not_h5", not_h5), 2, ["text.h
 case("eval: extra set with other labels", eval_extra("extra_labels", os.path.abspath("two.h5")), 2,
      ["two.h5", "labels"])
 
+# gates (docs/evaluation.md, "Gate"): a bad gate file, path or baseline is exit 2 and leaves R.json alone
+RESULT = write("R.json", json.dumps({
+    "suite": "standard", "clean": {"accuracy": 0.8, "ece": 0.1},
+    "perturbations": [{"name": "typos", "kind": "recipe", "rate": 1.0, "k": 5, "accuracy": 0.7},
+                      {"name": "typos", "kind": "recipe", "rate": 2.0, "k": 5, "accuracy": 0.6}],
+    "worst_case": {"recipe": "mixed", "k": 5, "accuracy": 0.6}}, indent=2))
+
+
+def gate(name, text, *extra, results=RESULT):
+    path = write(f"{name}.yaml", text)
+    return [sturdy, "gate", "--results", results, "--gate", path, *extra]
+
+
+case("gate: unknown key", gate("gate_key", "criteria:\n  - {metric: clean.accuracy, minimum: 0.8}\n"), 2,
+     ["gate_key.yaml:2", "criteria[0]", "unknown key 'minimum'"], [RESULT])
+case("gate: two tests in one criterion", gate("gate_two", "criteria:\n  - {metric: clean.ece, min: 0, max: 1}\n"), 2,
+     ["gate_two.yaml:2", "criteria[0]", "one test per criterion"], [RESULT])
+case("gate: threshold not a number", gate("gate_nan", "criteria:\n  - {metric: clean.accuracy, min: high}\n"), 2,
+     ["gate_nan.yaml:2", "criteria[0].min", "expected a number", "high"], [RESULT])
+case("gate: path not in R.json", gate("gate_path", "criteria:\n  - {metric: clean.acuracy, min: 0.8}\n"), 2,
+     ["gate_path.yaml:2", "criteria[0].metric", "R.json", "no 'acuracy'", "did you mean 'accuracy'"], [RESULT])
+case("gate: selector matches no entry",
+     gate("gate_sel", "criteria:\n  - {metric: 'perturbations[name=typos,rate=3].accuracy', min: 0.5}\n"), 2,
+     ["gate_sel.yaml:2", "criteria[0].metric", "no entry of perturbations has name=typos,rate=3", "rate=1"], [RESULT])
+case("gate: selector matches two entries",
+     gate("gate_two_entries", "criteria:\n  - {metric: 'perturbations[name=typos].accuracy', min: 0.5}\n"), 2,
+     ["gate_two_entries.yaml:2", "matches 2 entries"], [RESULT])
+case("gate: value not a number",
+     gate("gate_text", "criteria:\n  - {metric: worst_case.recipe, min: 0.5}\n"), 2,
+     ["gate_text.yaml:2", "criteria[0].metric", "'mixed'", "not a number"], [RESULT])
+case("gate: relative without --baseline",
+     gate("gate_rel", "criteria:\n  - {metric: clean.accuracy, max_drop_from_baseline: 0.01}\n"), 2,
+     ["gate_rel.yaml:2", "criteria[0].max_drop_from_baseline", "--baseline"], [RESULT])
+case("gate: baseline without the metric",
+     gate("gate_base", "criteria:\n  - {metric: clean.ece, max_increase_over_baseline: 0.01}\n",
+          "--baseline", write("R0.json", json.dumps({"clean": {"accuracy": 0.8}}))), 2,
+     ["gate_base.yaml:2", "criteria[0].metric", "--baseline", "no 'ece'"], [RESULT])
+case("gate: baseline not JSON", gate("gate_ok", "criteria:\n  - {metric: clean.accuracy, min: 0.5}\n",
+                                     "--baseline", write("R0_broken.json", "{\"clean\": ")), 2,
+     ["R0_broken.json", "--baseline", "not valid JSON"], [RESULT])
+case("gate: results not an evaluation", gate("gate_ok", "criteria:\n  - {metric: clean.accuracy, min: 0.5}\n",
+                                             results=write("other.json", "[1, 2]")), 2,
+     ["other.json", "not an evaluation result"], [RESULT])
+case("gate: gate file missing", [sturdy, "gate", "--results", RESULT, "--gate", "nowhere_gate.yaml"], 2,
+     ["nowhere_gate.yaml", "cannot open"], [RESULT])
+case("gate: YAML syntax error", gate("gate_yaml", "criteria: [{metric: clean.accuracy, min: 0.5}\n"), 2,
+     ["gate_yaml.yaml", "YAML syntax error"], [RESULT])
+# eval --gate: checked before the model is evaluated (against the suite's layout of R.json)
+eval_suite = write("gate_suite.yaml", "name: gate\nk: 1\nperturbations:\n  - {recipe: typos, rates: [1]}\n")
+case("eval --gate: path not in the suite's results",
+     [sturdy, "eval", "--checkpoint", BASE_RUN, "--data", TOY, "--suite", eval_suite, "--output", "gated.json",
+      "--gate", write("gate_eval.yaml", "criteria:\n  - {metric: 'perturbations[name=ocr].accuracy', min: 0.5}\n")],
+     2, ["gate_eval.yaml:2", "criteria[0].metric", "gate_suite.yaml", "no entry of perturbations has name=ocr"])
+case("eval --gate: relative without --baseline",
+     [sturdy, "eval", "--checkpoint", BASE_RUN, "--data", TOY, "--gate", os.path.abspath("gate_rel.yaml")], 2,
+     ["gate_rel.yaml", "--baseline"])
+case("eval: --baseline without --gate", [sturdy, "eval", "--checkpoint", BASE_RUN, "--baseline", RESULT], 2,
+     ["--baseline", "--gate"], [])
+
 # a full disk (root only: a tiny tmpfs, as in resume_damage.py): an earlier corpus there survives.
 # Its own CTest test (integration.bad_input_disk_full), so that a skip shows.
 mounted = False

@@ -102,3 +102,11 @@ if(TARGET sturdy)
                    ${CMAKE_CURRENT_BINARY_DIR}/integration/golden_loss)
   set_tests_properties(integration.golden_loss PROPERTIES TIMEOUT 300 LABELS "integration")
 endif()
+if(TARGET sturdy)
+  # Robustness gates (issue 20): `sturdy gate` on a hand-written R.json, `sturdy eval --gate` on a
+  # tiny model (1 and 2 ranks), exit codes 0/1/2 and the gate section of R.json.
+  add_test(NAME integration.gate
+           COMMAND ${STURDY_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/gate.py $<TARGET_FILE:sturdy>
+                   ${CMAKE_CURRENT_BINARY_DIR}/integration/gate)
+  set_tests_properties(integration.gate PROPERTIES TIMEOUT 300 LABELS "mpi;integration" RUN_SERIAL ON)
+endif()

@@ -3,6 +3,7 @@
 // Library code throws a sturdy::Error subclass; `main` maps it to an exit code:
 //   UsageError   -> 2  (bad usage, config or input: names the file/key/row)
 //   RuntimeError -> 3  (I/O, communication, numerical abort)
+// Exit code 1 is not an error: a robustness gate (eval/gate.h) that measured a failing criterion.
 // Messages are one line and say what is wrong and, where possible, how to fix it.
 #pragma once
 
@@ -13,7 +14,7 @@
 
 namespace sturdy {
 
-enum class ExitCode : int { kOk = 0, kUsage = 2, kRuntime = 3 };
+enum class ExitCode : int { kOk = 0, kGateFailed = 1, kUsage = 2, kRuntime = 3 };
 
 class Error : public std::runtime_error {
  public:

@@ -47,6 +47,8 @@ struct EvalOptions {
   int64_t max_examples = -1;  // >= 0 overrides the suite's max_examples
   int64_t seed = -1;          // >= 0 overrides the suite's seed
   std::string dump_adversarial;  // JSONL of the search attacks' successful adversarial texts ("" = none)
+  std::string gate;           // gate file (gate.h): checked before the evaluation, evaluated after it
+  std::string baseline;       // baseline R.json for the gate's relative criteria
 };
 
 // A model ready for evaluation: weights loaded, eval mode.
@@ -94,6 +96,9 @@ nlohmann::json evaluate(const EvalModel& m, const CorpusReader& reader, const Su
                         const dist::Context& ctx, EvalWork* work = nullptr, const std::string& dump_adversarial = "");
 
 // Runs the evaluation and returns R.json; rank 0 writes it to options.output when set.
+// With options.gate, the gate file, the baseline and every criterion's path (against
+// result_layout()) are checked before any model work; after the evaluation rank 0 evaluates the
+// gate into R.json's "gate" section, which every rank receives.
 nlohmann::json run_eval(const EvalOptions& options, const dist::Context& ctx);
 
 // Periodic evaluation during training: evaluate() on config.data.valid with the suite

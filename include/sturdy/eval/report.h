@@ -1,6 +1,6 @@
 // `sturdy report`: a Markdown comparison of one or more R.json files (methods ×
-// perturbations, attacks, robustness vs training cost) and PNG plots drawn by
-// scripts/plot_report.py with matplotlib.
+// perturbations, attacks, robustness vs training cost, and the gate table of each R.json that
+// has a gate section: eval/gate.h) and PNG plots drawn by scripts/plot_report.py with matplotlib.
 #pragma once
 
 #include <nlohmann/json.hpp>
