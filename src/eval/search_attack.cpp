@@ -13,36 +13,9 @@
 #include "sturdy/core/atomic_file.h"
 #include "sturdy/core/error.h"
 #include "sturdy/core/utf8.h"
-#include "sturdy/perturb/text.h"
 
 namespace sturdy::eval::detail {
 namespace {
-
-// A text as gaps and words: gap[0] word[0] gap[1] ... word[n-1] gap[n].
-struct Pieces {
-  std::vector<std::u32string> gaps, words;
-
-  explicit Pieces(const std::u32string& text) {
-    std::vector<perturb::WordSpan> spans;
-    perturb::segment_words(text, spans);
-    size_t pos = 0;
-    for (const auto& s : spans) {
-      gaps.emplace_back(text.substr(pos, s.begin - pos));
-      words.emplace_back(text.substr(s.begin, s.end - s.begin));
-      pos = s.end;
-    }
-    gaps.emplace_back(text.substr(pos));
-  }
-  // The text with word `i` replaced by `with` (i < 0: unchanged).
-  std::string render(int64_t i = -1, const std::u32string* with = nullptr) const {
-    std::u32string out = gaps[0];
-    for (size_t w = 0; w < words.size(); ++w) {
-      out += static_cast<int64_t>(w) == i ? *with : words[w];
-      out += gaps[w + 1];
-    }
-    return utf8::encode(out);
-  }
-};
 
 // The probability of each sequence's answer and its argmax, for sequences batched by exact
 // length (a sequence's result does not depend on its batch). Equal (sequence, answer) pairs
@@ -96,7 +69,7 @@ Scores score(const EvalModel& m, bool lm, const std::vector<std::vector<int32_t>
 
 // One example's search.
 struct Search {
-  Pieces pieces;
+  perturb::WordPieces pieces;
   std::vector<std::vector<std::u32string>> edits;  // per word (empty: not editable)
   std::vector<int64_t> order;                      // editable words, most important first
   size_t next = 0;                                  // position in `order`
@@ -116,7 +89,7 @@ SearchOutcome search_attack(const EvalModel& m, bool lm, const std::vector<Searc
   std::vector<Search> searches;
   searches.reserve(n);
   for (const auto& item : items) {
-    Search s{Pieces(item.text), {}, {}, 0, 0, 0, 0, 0.0, 0, false, false};
+    Search s{perturb::WordPieces(item.text), {}, {}, 0, 0, 0, 0, 0.0, 0, false, false};
     const auto words = static_cast<int64_t>(s.pieces.words.size());
     s.budget_words = std::max<int64_t>(1, static_cast<int64_t>(std::floor(spec.max_word_share * static_cast<double>(words))));
     for (int64_t w = 0; w < words; ++w) {

@@ -13,10 +13,13 @@ std::string default_recipe_dir() {
   return perturb::source_recipe_dir();
 }
 
+std::shared_ptr<const perturb::Lexicons> augment_lexicons(const AugmentConfig& augment) {
+  return augment.lexicon_dir.empty() ? perturb::Lexicons::builtin()
+                                     : perturb::Lexicons::load(perturb::LexiconPaths::from_dir(augment.lexicon_dir));
+}
+
 std::shared_ptr<const perturb::Perturber> make_augment_perturber(const AugmentConfig& augment) {
-  auto lexicons = augment.lexicon_dir.empty()
-                      ? perturb::Lexicons::builtin()
-                      : perturb::Lexicons::load(perturb::LexiconPaths::from_dir(augment.lexicon_dir));
+  auto lexicons = augment_lexicons(augment);
   if (!augment.recipe.empty()) {
     return std::make_shared<const perturb::Perturber>(
         perturb::Perturber::from_recipe(augment.recipe, default_recipe_dir(), lexicons));

@@ -10,6 +10,7 @@
 #include "ops.h"
 #include "sturdy/core/error.h"
 #include "sturdy/core/rng.h"
+#include "sturdy/core/utf8.h"
 #include "sturdy/perturb/text.h"
 
 namespace sturdy::perturb {
@@ -48,6 +49,27 @@ bool is_stopword(std::u32string_view word) {
   std::string key;
   lexicon_key(word, key);
   return set.count(key) > 0;
+}
+
+WordPieces::WordPieces(const std::u32string& text) {
+  std::vector<WordSpan> spans;
+  segment_words(text, spans);
+  size_t pos = 0;
+  for (const auto& s : spans) {
+    gaps.emplace_back(text.substr(pos, s.begin - pos));
+    words.emplace_back(text.substr(s.begin, s.end - s.begin));
+    pos = s.end;
+  }
+  gaps.emplace_back(text.substr(pos));
+}
+
+std::string WordPieces::render(int64_t i, const std::u32string* with) const {
+  std::u32string out = gaps[0];
+  for (size_t w = 0; w < words.size(); ++w) {
+    out += static_cast<int64_t>(w) == i ? *with : words[w];
+    out += gaps[w + 1];
+  }
+  return utf8::encode(out);
 }
 
 WordEditor::WordEditor(std::vector<std::string> ops, int64_t draws, std::shared_ptr<const Lexicons> lexicons)

@@ -16,6 +16,9 @@ namespace sturdy {
 
 inline constexpr uint64_t kAugmentKey = 0x617567ull;  // "aug"
 
+// The lexicons of augment.lexicon_dir (the built-in ones when it is empty).
+std::shared_ptr<const perturb::Lexicons> augment_lexicons(const AugmentConfig& augment);
+
 // The perturber the augment section names (recipe or ops, lexicons from augment.lexicon_dir).
 std::shared_ptr<const perturb::Perturber> make_augment_perturber(const AugmentConfig& augment);
 

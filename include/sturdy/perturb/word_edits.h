@@ -30,6 +30,16 @@ const std::vector<std::string>& word_edit_ops();  // synonym, misspell
 // True for the built-in English stopwords (lower-cased lookup), which the attacks leave alone.
 bool is_stopword(std::u32string_view word);
 
+// A text as gaps and words (segment_words): gap[0] word[0] gap[1] ... word[n-1] gap[n]. The
+// search attacks and objective.kind attack_augment replace `words` and render the text back.
+struct WordPieces {
+  std::vector<std::u32string> gaps, words;
+
+  explicit WordPieces(const std::u32string& text);
+  // The text (UTF-8) with word `i` replaced by `with` (i < 0: the words as they are).
+  std::string render(int64_t i = -1, const std::u32string* with = nullptr) const;
+};
+
 class WordEditor {
  public:
   // `ops` from char_edit_ops() and word_edit_ops() (UsageError naming an unknown op);
