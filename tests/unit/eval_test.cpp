@@ -25,6 +25,7 @@
 #include "sturdy/eval/report.h"
 #include "sturdy/eval/suite.h"
 #include "sturdy/text/tokenizer.h"
+#include "tiny_models.h"
 
 namespace fs = std::filesystem;
 
@@ -228,20 +229,8 @@ class EvalDriver : public ::testing::Test {
   }
 
   Transformer make_model(const std::string& head) {
-    ModelConfig c;
-    c.vocab_size = tokenizer_->vocab_size();
-    c.dim = 16;
-    c.layers = 1;
-    c.heads = 2;
-    c.kv_heads = 2;
-    c.ffn = 32;
-    c.dropout = 0.0;
-    c.head = head;
-    c.causal = head == "lm";
-    c.num_classes = 2;
-    c.max_seq_len = 64;
     torch::manual_seed(5);
-    Transformer m(c);
+    Transformer m(tiny_model_config(tokenizer_->vocab_size(), head));
     // Classifier: larger random weights than the 0.02 init, so predictions depend on the text.
     torch::NoGradGuard no_grad;
     for (auto& p : m->parameters()) {
@@ -415,52 +404,6 @@ std::vector<nlohmann::json> read_jsonl(const std::string& path) {
   std::ifstream in(path);
   for (std::string line; std::getline(in, line);) rows.push_back(nlohmann::json::parse(line));
   return rows;
-}
-
-std::vector<std::string> words_of(const std::string& s) {
-  std::vector<std::string> out;
-  std::istringstream in(s);
-  for (std::string w; in >> w;) out.push_back(w);
-  return out;
-}
-
-// A classifier that answers "pos" exactly when its input holds the byte 'q': every block's
-// weights are zero (a block is then the identity), every byte embeds to (-0.005, 1, 0...)
-// except 'q' at (1, 1, 0...), and the head reads coordinate 0 of the mean-pooled normalised
-// embeddings. One 'q' outweighs any number of other bytes, so the decision hinges on the
-// one word that holds it.
-Transformer q_detector(const Tokenizer& tokenizer) {
-  ModelConfig c;
-  c.vocab_size = tokenizer.vocab_size();
-  c.dim = 16;
-  c.layers = 1;
-  c.heads = 2;
-  c.kv_heads = 2;
-  c.ffn = 32;
-  c.dropout = 0.0;
-  c.head = "classifier";
-  c.pooling = "mean";
-  c.num_classes = 2;
-  c.max_seq_len = 64;
-  Transformer m(c);
-  torch::NoGradGuard no_grad;
-  for (auto& item : m->named_parameters(true)) {
-    const std::string& name = item.key();
-    const bool norm = name.size() >= 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0;
-    item.value().fill_(norm ? 1.0 : 0.0);
-  }
-  auto params = m->named_parameters(true);
-  auto emb = params["tok_embeddings.weight"];
-  emb.select(1, 0).fill_(-0.005);
-  emb.select(1, 1).fill_(1.0);
-  const auto q = tokenizer.encode("q");
-  EXPECT_EQ(q.size(), 1u);
-  emb[q[0]][0] = 1.0;
-  auto head = params["classifier.weight"];
-  head[1][0] = 1.0;
-  head[0][0] = -1.0;
-  m->eval();
-  return m;
 }
 
 TEST_F(EvalDriver, CharSearchEditsTheOneWordTheDecisionHingesOn) {

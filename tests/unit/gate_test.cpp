@@ -24,6 +24,7 @@
 #include "sturdy/eval/suite.h"
 #include "sturdy/model/transformer.h"
 #include "sturdy/text/tokenizer.h"
+#include "tiny_models.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -406,20 +407,8 @@ class GateLayout : public ::testing::Test {
     return p;
   }
   Transformer model(const std::string& head) {
-    ModelConfig c;
-    c.vocab_size = tokenizer_->vocab_size();
-    c.dim = 16;
-    c.layers = 1;
-    c.heads = 2;
-    c.kv_heads = 2;
-    c.ffn = 32;
-    c.dropout = 0.0;
-    c.head = head;
-    c.causal = head == "lm";
-    c.num_classes = 2;
-    c.max_seq_len = 64;
     torch::manual_seed(5);
-    Transformer m(c);
+    Transformer m(tiny_model_config(tokenizer_->vocab_size(), head));
     m->eval();
     return m;
   }
