@@ -196,6 +196,22 @@ TEST(EvalSuite, ShippedSuitesLoad) {
     for (const auto& a : s.attacks) EXPECT_TRUE(a.epsilons.empty() && !a.epsilons_relative.empty()) << name;
   }
   EXPECT_NE(usage_error([] { load_suite("no-such-suite"); }).find("quick"), std::string::npos);
+  // The search attacks alone (the adversarial-training recipe attacks a training corpus with it),
+  // each with its defaults.
+  const Suite search = load_suite(std::string(STURDY_SOURCE_DIR) + "/configs/eval/search.yaml");
+  EXPECT_TRUE(search.perturbations.empty());
+  EXPECT_TRUE(search.worst_case.recipe.empty());
+  EXPECT_TRUE(search.attacks.empty());
+  ASSERT_EQ(search.search_attacks.size(), 2u);
+  for (const auto& a : search.search_attacks) {
+    const SearchAttackSpec d = SearchAttackSpec::defaults(a.kind);
+    EXPECT_EQ(a.ops, d.ops) << a.kind;
+    EXPECT_EQ(a.draws, d.draws) << a.kind;
+    EXPECT_EQ(a.max_word_share, d.max_word_share) << a.kind;
+    EXPECT_EQ(a.max_queries, d.max_queries) << a.kind;
+  }
+  EXPECT_EQ(search.search_attacks[0].kind, "char_search");
+  EXPECT_EQ(search.search_attacks[1].kind, "word_search");
 }
 
 // --- the driver on a tiny model ----------------------------------------------------------
