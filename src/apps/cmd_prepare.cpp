@@ -1,4 +1,4 @@
-// `sturdy prepare`: corpus file -> HDF5 corpus v1.
+// `sturdy prepare`: corpus file(s) -> HDF5 corpus v1.
 #include <spdlog/spdlog.h>
 
 #include "commands.h"
@@ -12,7 +12,10 @@ void register_prepare(CLI::App& root, int* exit_code) {
   auto* cmd = root.add_subcommand("prepare", "Build an HDF5 corpus from TSV/CSV/JSONL/text or WordNet");
   auto opts = std::make_shared<ImportOptions>();
   auto labels = std::make_shared<std::string>();
-  cmd->add_option("--input", opts->input, "Input file (for wordnet: the WordNet folder, default /usr/share/wordnet)");
+  auto inputs = std::make_shared<std::vector<std::string>>();
+  cmd->add_option("--input", *inputs,
+                  "Input file (for wordnet: the WordNet folder, default /usr/share/wordnet); repeat it to import "
+                  "several files into one corpus (the k-th file's ids + k*10^12, k from 0)");
   cmd->add_option("--output", opts->output, "Output corpus (.h5)")->required();
   cmd->add_option("--format", opts->format, "tsv | csv | jsonl | text | labelfirst | wordnet (default: from the extension)");
   cmd->add_option("--text-field", opts->text_field, "Column name/index or JSON key of the text (\"1,2\" joins columns)");
@@ -32,7 +35,11 @@ void register_prepare(CLI::App& root, int* exit_code) {
   add_choice_option<TokenizerKind>(cmd, "--tokenizer-kind", tokenizer->kind,
                                    "text windows: tokenizer that counts tokens, {} (default bytes)");
   cmd->add_option("--tokenizer-path", tokenizer->path, "text windows: its model file (sentencepiece .model, llama2c .bin)");
-  cmd->callback([opts, labels, tokenizer, exit_code] {
+  cmd->callback([opts, labels, inputs, tokenizer, exit_code] {
+    if (!inputs->empty()) {
+      opts->input = inputs->front();
+      opts->more_inputs.assign(inputs->begin() + 1, inputs->end());
+    }
     STURDY_USAGE_CHECK(tokenizer->path.empty() || tokenizer->kind != TokenizerKind::kBytes,
                        "prepare: --tokenizer-path needs --tokenizer-kind sentencepiece or llama2c");
     if (opts->window > 0 && tokenizer->kind != TokenizerKind::kBytes) {

@@ -15,6 +15,7 @@ struct RawRow {
   int64_t line = 0;   // 1-based line where the row starts (for messages)
   int64_t id = 0;     // stable example id
   int64_t group = -1; // >= 0: the valid split is keyed by this instead (windows of one document)
+  size_t input = 0;   // which input file (ImportOptions::input = 0, more_inputs[k - 1] = k)
 };
 
 // Collects valid rows; a bad row throws UsageError "FILE:LINE: reason" or, with

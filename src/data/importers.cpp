@@ -468,6 +468,18 @@ ImportReport import_corpus(const ImportOptions& opts) {
 
 namespace {
 
+// Reads one input file (opts.input) in `format` into `sink`.
+void import_file(const ImportOptions& opts, const std::string& format, bool labelled, RowSink& sink,
+                 ImportReport& report) {
+  if (format == "tsv" || format == "csv") {
+    import_delimited(opts, format == "csv", labelled, sink);
+  } else if (format == "text" && opts.window > 0) {
+    report.documents = import_text_windows(opts, sink);
+  } else {
+    import_lines(opts, format, labelled, sink);
+  }
+}
+
 ImportReport import_corpus_checked(const ImportOptions& opts) {
   ImportReport report;
   std::string format = opts.format;
@@ -475,6 +487,9 @@ ImportReport import_corpus_checked(const ImportOptions& opts) {
     STURDY_USAGE_CHECK(!opts.input.empty(), "prepare: --input is required (or --format wordnet)");
     format = format_from_extension(opts.input);
   }
+  STURDY_USAGE_CHECK(opts.more_inputs.empty() || (format != "wordnet" && opts.window == 0),
+                     "prepare: several --input files work with tsv, csv, jsonl, text and labelfirst, not with {}",
+                     format == "wordnet" ? "--format wordnet" : "--window");
   static const std::set<std::string> kFormats{"tsv", "csv", "jsonl", "text", "labelfirst", "wordnet"};
   STURDY_USAGE_CHECK(kFormats.count(format), "prepare: unknown --format '{}' (known: tsv, csv, jsonl, text, "
                      "labelfirst, wordnet)", format);
@@ -497,21 +512,39 @@ ImportReport import_corpus_checked(const ImportOptions& opts) {
   RowSink sink(opts.skip_bad);
   const bool labelled = format != "text" && opts.label_field != kNoLabel;
   std::vector<std::string> label_names = opts.label_names;
+  std::vector<std::string> inputs{opts.input};
+  inputs.insert(inputs.end(), opts.more_inputs.begin(), opts.more_inputs.end());
   std::string source = opts.input, source_sha256;
   if (format == "wordnet") {
     import_detail::WordnetSource wn = import_detail::read_wordnet(opts, sink);
     label_names = wn.label_names;
     source = wn.source;
     source_sha256 = wn.source_sha256;
-  } else {
-    if (format == "tsv" || format == "csv") {
-      import_delimited(opts, format == "csv", labelled, sink);
-    } else if (format == "text" && opts.window > 0) {
-      report.documents = import_text_windows(opts, sink);
-    } else {
-      import_lines(opts, format, labelled, sink);
-    }
+  } else if (inputs.size() == 1) {
+    import_file(opts, format, labelled, sink, report);
     source_sha256 = sha256_file(opts.input);
+  } else {
+    // Input k after the others; its ids moved past theirs. source: the paths joined by " + ",
+    // source_sha256: of the lines "path sha256" (as WordNet's, over several files).
+    std::string checksums;
+    for (size_t k = 0; k < inputs.size(); ++k) {
+      ImportOptions one = opts;
+      one.input = inputs[k];
+      const std::string one_format = opts.format.empty() ? format_from_extension(inputs[k]) : opts.format;
+      STURDY_USAGE_CHECK((one_format != "text") == (format != "text") || opts.label_field == kNoLabel,
+                         "prepare: {} is {} but {} is {}: several inputs must all be labelled or all unlabelled",
+                         inputs[k], one_format == "text" ? "unlabelled (text)" : "labelled", inputs[0],
+                         format == "text" ? "unlabelled (text)" : "labelled");
+      const size_t first = sink.rows().size();
+      import_file(one, one_format, labelled, sink, report);
+      for (size_t r = first; r < sink.rows().size(); ++r) {
+        sink.rows()[r].input = k;
+        sink.rows()[r].id += static_cast<int64_t>(k) * kInputIdStride;
+      }
+      checksums += fmt::format("{} {}\n", inputs[k], sha256_file(inputs[k]));
+    }
+    source = fmt::format("{}", fmt::join(inputs, " + "));
+    source_sha256 = sha256_hex(checksums);
   }
 
   // Texts and labels: empty text is bad; labels must come from the fixed set when one is given.
@@ -521,17 +554,18 @@ ImportReport import_corpus_checked(const ImportOptions& opts) {
   const bool fixed_labels = labelled && !label_names.empty();
   for (size_t i = 0; i < label_names.size(); ++i) label_index[label_names[i]] = static_cast<int32_t>(i);
   for (RawRow& row : sink.rows()) {
+    const std::string& file = format == "wordnet" ? source : inputs[row.input];
     if (row.text.empty()) {
-      sink.bad(source, row.line, "empty text");
+      sink.bad(file, row.line, "empty text");
       continue;
     }
     if (labelled && row.label.empty()) {
-      sink.bad(source, row.line, "empty label");
+      sink.bad(file, row.line, "empty label");
       continue;
     }
     if (fixed_labels && !label_index.count(row.label)) {
-      sink.bad(source, row.line, fmt::format("unknown label '{}' (expected one of: {})", row.label,
-                                             fmt::join(label_names, ", ")));
+      sink.bad(file, row.line, fmt::format("unknown label '{}' (expected one of: {})", row.label,
+                                           fmt::join(label_names, ", ")));
       continue;
     }
     rows.push_back(std::move(row));

@@ -314,6 +314,65 @@ TEST_F(DataTest, ImportTsvSst2Style) {
   EXPECT_EQ(reader.info().source_sha256.size(), 64u);
 }
 
+// A training set and the adversarial texts `sturdy eval --dump-adversarial` wrote for it, in
+// one corpus: rows in input order, labels discovered over both, ids of the second file moved by
+// 10^12 (unique, and still its line), a bad row named by its own file.
+TEST_F(DataTest, ImportSeveralInputsIntoOneCorpus) {
+  ImportOptions o;
+  o.input = write("train.tsv", "sentence\tlabel\na charming journey\t1\nbleak\t0\n");
+  o.more_inputs = {write("adv.jsonl",
+                         "{\"attack\": \"char_search\", \"id\": 1, \"label\": \"1\", \"original\": \"a charming "
+                         "journey\", \"text\": \"a charmimg journey\"}\n\n"
+                         "{\"attack\": \"word_search\", \"id\": 2, \"label\": \"0\", \"original\": \"bleak\", "
+                         "\"text\": \"dim\"}\n")};
+  o.output = path("both.h5");
+  const ImportReport report = import_corpus(o);
+  EXPECT_EQ(report.examples, 4);
+  EXPECT_EQ(report.label_names, (std::vector<std::string>{"0", "1"}));
+  CorpusReader reader(o.output);
+  const auto all = read_all(reader);
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(all[0].text, "a charming journey");
+  EXPECT_EQ(all[0].id, 1);
+  EXPECT_EQ(all[1].id, 2);
+  EXPECT_EQ(all[2].text, "a charmimg journey");  // the "text" field, not "original"
+  EXPECT_EQ(all[2].label, 1);
+  EXPECT_EQ(all[2].id, kInputIdStride + 0);  // line 1 of the second file
+  EXPECT_EQ(all[3].text, "dim");
+  EXPECT_EQ(all[3].label, 0);
+  EXPECT_EQ(all[3].id, kInputIdStride + 2);  // line 3 (a blank line between)
+  EXPECT_EQ(reader.info().source, o.input + " + " + o.more_inputs[0]);
+  EXPECT_EQ(reader.info().source_sha256.size(), 64u);
+
+  // The same files in the other order: the same rows, the other ids.
+  ImportOptions swapped = o;
+  swapped.input = o.more_inputs[0];
+  swapped.more_inputs = {o.input};
+  swapped.output = path("swapped.h5");
+  EXPECT_EQ(import_corpus(swapped).examples, 4);
+  EXPECT_EQ(read_all(CorpusReader(swapped.output))[2].id, kInputIdStride + 1);
+
+  // Bad rows name their own file; labelled and unlabelled inputs do not mix; nor do several
+  // inputs and windows.
+  ImportOptions bad = o;
+  bad.more_inputs = {write("bad.jsonl", "{\"text\": \"ok\", \"label\": \"1\"}\n{\"text\": \"\", \"label\": \"1\"}\n")};
+  bad.output = path("bad.h5");
+  std::string m = usage_error([&] { import_corpus(bad); });
+  EXPECT_NE(m.find("bad.jsonl:2: empty text"), std::string::npos) << m;
+  bad.more_inputs = {write("plain.txt", "just text\n")};
+  m = usage_error([&] { import_corpus(bad); });
+  EXPECT_NE(m.find("plain.txt is unlabelled (text)"), std::string::npos) << m;
+  EXPECT_NE(m.find("all be labelled or all unlabelled"), std::string::npos) << m;
+  ImportOptions windows;
+  windows.input = write("w.txt", "one two three\n");
+  windows.more_inputs = {windows.input};
+  windows.window = 4;
+  windows.output = path("w.h5");
+  m = usage_error([&] { import_corpus(windows); });
+  EXPECT_NE(m.find("--window"), std::string::npos) << m;
+  EXPECT_FALSE(std::filesystem::exists(bad.output));
+}
+
 TEST_F(DataTest, ImportDiscoversLabelsNumericallyOrFixed) {
   ImportOptions o;
   o.input = write("l.tsv", "text\tlabel\na\t10\nb\t2\nc\t-1\n");

@@ -17,6 +17,12 @@ namespace sturdy {
 
 struct ImportOptions {
   std::string input, output;
+  // Further files imported after `input` into the same corpus (`sturdy prepare --input A
+  // --input B`, e.g. a training set and the adversarial texts `sturdy eval --dump-adversarial`
+  // wrote for it). Each is read in `format`, or its own extension's; all must be labelled or
+  // all unlabelled. The rows of input k (0 = `input`) get the ids k·kInputIdStride + their own,
+  // so ids stay unique and still point at the file and line. Not with wordnet or `window`.
+  std::vector<std::string> more_inputs;
   // tsv | csv | jsonl | text | labelfirst | wordnet ("" = from the extension of `input`)
   std::string format;
   // tsv/csv: column name or 0-based index; "a,b" joins several columns with ". ".
@@ -45,6 +51,8 @@ struct ImportOptions {
   uint64_t seed = 1;
 };
 
+inline constexpr int64_t kInputIdStride = 1000000000000;  // 10^12: input k's ids start at k·10^12
+
 struct ImportReport {
   int64_t examples = 0;        // written to `output`
   int64_t skipped = 0;         // bad rows skipped (skip_bad)
@@ -54,7 +62,8 @@ struct ImportReport {
   std::string format;          // the format actually used
 };
 
-// Reads opts.input, validates every row and writes opts.output (and opts.valid_output).
+// Reads opts.input (and opts.more_inputs), validates every row and writes opts.output (and
+// opts.valid_output).
 // Throws UsageError for bad options or input, RuntimeError for I/O failures.
 ImportReport import_corpus(const ImportOptions& opts);
 
