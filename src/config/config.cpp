@@ -70,6 +70,9 @@ void for_each_field(Config_& c, F&& f) {
   f("objective", "lambda", c.objective.lambda);
   f("objective", "replays", c.objective.replays);
   f("objective", "fraction", c.objective.fraction);
+  f("objective", "edit_ops", c.objective.edit_ops);
+  f("objective", "edit_draws", c.objective.edit_draws);
+  f("objective", "max_word_share", c.objective.max_word_share);
 
   f("optim", "lr", c.optim.lr);
   f("optim", "weight_decay", c.optim.weight_decay);
@@ -234,6 +237,21 @@ void convert_field(const YAML::Node& node, std::vector<PerturbOpSpec>& field,
   }
 }
 
+// A list of names (objective.edit_ops): a YAML sequence of strings.
+void convert_field(const YAML::Node& node, std::vector<std::string>& field, const std::string& origin,
+                   const std::string& dotted) {
+  field.clear();
+  if (node.IsNull()) return;
+  if (!node.IsSequence()) {
+    throw UsageError(fmt::format("{}: {}: expected a list like [delete, synonym]", origin, dotted));
+  }
+  for (size_t i = 0; i < node.size(); ++i) {
+    std::string name;
+    convert_scalar(node[i], name, origin, fmt::format("{}[{}]", dotted, i));
+    field.push_back(name);
+  }
+}
+
 void emit_field(YAML::Emitter& out, const std::string& v) {
   if (v.empty()) {
     out << YAML::Null;
@@ -252,6 +270,11 @@ void emit_field(YAML::Emitter& out, uint64_t v) { out << v; }
 std::string shortest(double v) { return fmt::format("{}", v); }
 void emit_field(YAML::Emitter& out, double v) { out << shortest(v); }
 void emit_field(YAML::Emitter& out, bool v) { out << YAML::TrueFalseBool << v; }
+void emit_field(YAML::Emitter& out, const std::vector<std::string>& names) {
+  out << YAML::Flow << YAML::BeginSeq;
+  for (const auto& name : names) out << name;
+  out << YAML::EndSeq << YAML::Block;
+}
 void emit_field(YAML::Emitter& out, const std::vector<PerturbOpSpec>& ops) {
   out << YAML::Flow << YAML::BeginSeq;
   for (const auto& op : ops) {
@@ -629,6 +652,21 @@ void validate_config(const Config& c, const std::string& origin) {
   non_negative("objective.init", c.objective.init);
   non_negative("objective.lambda", c.objective.lambda);
   positive("objective.replays", c.objective.replays);
+  positive("objective.edit_draws", c.objective.edit_draws);
+  if (!(c.objective.max_word_share > 0 && c.objective.max_word_share <= 1)) {
+    fail(fmt::format("objective.max_word_share must be in (0, 1] (got {})", c.objective.max_word_share));
+  }
+  if (c.objective.kind == ObjectiveKind::kAttackAugment) {
+    if (!(c.objective.fraction > 0 && c.objective.fraction <= 1)) {
+      fail(fmt::format("objective.fraction must be in (0, 1] (got {})", c.objective.fraction));
+    }
+    if (c.objective.edit_ops.empty()) fail("objective.edit_ops is empty: objective.kind attack_augment needs at least one edit");
+    if (c.model.head != ModelHead::kClassifier) {
+      fail(fmt::format("objective.kind attack_augment needs model.head classifier (got {}): its search lowers the "
+                       "probability of a class label",
+                       c.model.head));
+    }
+  }
   positive("optim.lr", c.optim.lr);
   non_negative("optim.weight_decay", c.optim.weight_decay);
   if (c.optim.beta1 < 0 || c.optim.beta1 >= 1) fail(fmt::format("optim.beta1 must be in [0, 1) (got {})", c.optim.beta1));

@@ -6,6 +6,7 @@
 
 #include "sturdy/core/error.h"
 #include "sturdy/core/rng.h"
+#include "sturdy/robust/attack_augment.h"
 #include "sturdy/robust/autocast.h"
 
 namespace sturdy::robust {
@@ -385,11 +386,11 @@ class Bf16Autocast final : public Objective {
   std::unique_ptr<Objective> inner_;
 };
 
-std::unique_ptr<Objective> make_fp32_objective(const Config& config);
+std::unique_ptr<Objective> make_fp32_objective(const Config& config, std::shared_ptr<const Tokenizer> tokenizer);
 }  // namespace
 
-std::unique_ptr<Objective> make_objective(const Config& config) {
-  auto objective = make_fp32_objective(config);
+std::unique_ptr<Objective> make_objective(const Config& config, std::shared_ptr<const Tokenizer> tokenizer) {
+  auto objective = make_fp32_objective(config, std::move(tokenizer));
   switch (config.precision.dtype.value()) {
     case Precision::kFp32: return objective;
     case Precision::kBf16: return std::make_unique<Bf16Autocast>(std::move(objective));
@@ -399,9 +400,14 @@ std::unique_ptr<Objective> make_objective(const Config& config) {
 
 namespace {
 
-std::unique_ptr<Objective> make_fp32_objective(const Config& config) {
+std::unique_ptr<Objective> make_fp32_objective(const Config& config, std::shared_ptr<const Tokenizer> tokenizer) {
   const auto& c = config.objective;
   const uint64_t seed = config.run.seed;
+  auto check_fraction = [&c] {
+    if (!(c.fraction > 0.0 && c.fraction <= 1.0)) {
+      throw UsageError(fmt::format("objective.fraction must be in (0, 1] (got {})", c.fraction));
+    }
+  };
   switch (c.kind.value()) {
     case ObjectiveKind::kErm: return std::make_unique<Erm>(ObjectiveKind::kErm);
     case ObjectiveKind::kAugment:
@@ -413,15 +419,20 @@ std::unique_ptr<Objective> make_fp32_objective(const Config& config) {
       if (config.augment.recipe.empty() && config.augment.ops.empty()) {
         throw UsageError("objective.kind consistency needs augment.recipe or augment.ops (the perturbed view)");
       }
-      if (!(c.fraction > 0.0 && c.fraction <= 1.0)) {
-        throw UsageError(fmt::format("objective.fraction must be in (0, 1] (got {})", c.fraction));
-      }
+      check_fraction();
       return std::make_unique<Consistency>(c.lambda, c.fraction, seed);
     case ObjectiveKind::kFgm: return std::make_unique<Fgm>(c);
     case ObjectiveKind::kPgd: return std::make_unique<Pgd>(c, seed);
     case ObjectiveKind::kFreeAt: return std::make_unique<FreeAt>(c);
     case ObjectiveKind::kFreeLb: return std::make_unique<FreeLb>(c, seed);
     case ObjectiveKind::kSmart: return std::make_unique<Smart>(c, seed);
+    case ObjectiveKind::kAttackAugment:
+      check_fraction();
+      if (config.model.head != ModelHead::kClassifier) {
+        throw UsageError(fmt::format("objective.kind attack_augment needs model.head classifier (got {})", config.model.head));
+      }
+      if (tokenizer == nullptr) tokenizer = make_tokenizer(config.tokenizer);
+      return std::make_unique<AttackAugment>(config, std::move(tokenizer));
   }
   throw RuntimeError("make_objective: objective.kind out of range");
 }

@@ -526,7 +526,7 @@ TrainRun::TrainRun(const Config& config, const dist::Context& ctx)
     : config_(config), ctx_(ctx), tokenizer_(make_tokenizer(config.tokenizer)), corpus_(config.data.train),
       guard_(config, ctx) {
   check_corpus();
-  objective_ = robust::make_objective(config);
+  objective_ = robust::make_objective(config, tokenizer_);
   auto augment_transform = make_augment_transform(config);
   auto view_transform = objective_->needs_perturbed_view() ? make_view_transform(config) : nullptr;
   LengthBucketing bucketing;  // data.bucket_window (docs/performance.md)

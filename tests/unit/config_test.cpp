@@ -89,9 +89,40 @@ TEST(Config, SubwordSampling) {
   EXPECT_NE(e.find("sentencepiece"), std::string::npos) << e;
 }
 
+TEST(Config, AttackAugmentOptionsAreCheckedNamingTheKey) {
+  const std::string kind = "objective: {kind: attack_augment, ";
+  const Config c = parse_config(kind + "fraction: 0.5, edit_ops: [delete, synonym], edit_draws: 2, max_word_share: 0.2}", "t");
+  EXPECT_EQ(c.objective.kind, ObjectiveKind::kAttackAugment);
+  EXPECT_EQ(c.objective.edit_ops, (std::vector<std::string>{"delete", "synonym"}));
+  EXPECT_EQ(c.objective.edit_draws, 2);
+  EXPECT_DOUBLE_EQ(c.objective.max_word_share, 0.2);
+  EXPECT_EQ(parse_config("", "t", {"objective.edit_ops=[swap]"}).objective.edit_ops, std::vector<std::string>{"swap"});
+  const Config d = parse_config("", "t");  // defaults: the ops of both search attacks, one draw, 30 % of the words
+  EXPECT_EQ(d.objective.edit_ops.size(), 8u);
+  EXPECT_EQ(d.objective.edit_draws, 1);
+  EXPECT_DOUBLE_EQ(d.objective.max_word_share, 0.3);
+  const auto names = [](const std::string& e, const std::string& what) {
+    EXPECT_NE(e.find("test.yaml"), std::string::npos) << e;
+    EXPECT_NE(e.find(what), std::string::npos) << e;
+  };
+  names(error_of(kind + "fraction: 0}"), "objective.fraction must be in (0, 1] (got 0)");
+  names(error_of(kind + "fraction: 1.5}"), "objective.fraction");
+  names(error_of(kind + "max_word_share: 0}"), "objective.max_word_share must be in (0, 1]");
+  names(error_of("objective: {max_word_share: 2}"), "objective.max_word_share");
+  names(error_of(kind + "edit_draws: 0}"), "objective.edit_draws must be > 0");
+  names(error_of(kind + "edit_ops: []}"), "objective.edit_ops is empty");
+  names(error_of(kind + "edit_ops: delete}"), "objective.edit_ops: expected a list");
+  names(error_of(kind + "edit_ops: [[delete]]}"), "objective.edit_ops[0]: expected a string");
+  const std::string lm = error_of(kind + "}\nmodel: {head: lm, causal: true}");
+  names(lm, "objective.kind attack_augment needs model.head classifier (got lm)");
+  // Other kinds ignore the fraction's range (consistency checks it when the objective is made).
+  EXPECT_EQ(error_of("objective: {kind: erm, fraction: 0}"), "");
+}
+
 TEST(Config, DumpRoundTrips) {
   const Config c = parse_config("run: {name: rt, seed: 3}\noptim: {lr: 0.000123}\n"
-                                "augment: {probability: 0.2, ops: [{op: ocr, rate: 0.3}]}", "t");
+                                "augment: {probability: 0.2, ops: [{op: ocr, rate: 0.3}]}\n"
+                                "objective: {edit_ops: [delete, misspell]}", "t");
   const std::string dumped = dump_config(c);
   const Config back = parse_config(dumped, "dump");
   EXPECT_EQ(dump_config(back), dumped);
@@ -99,6 +130,7 @@ TEST(Config, DumpRoundTrips) {
   EXPECT_DOUBLE_EQ(back.optim.lr, 0.000123);
   ASSERT_EQ(back.augment.ops.size(), 1u);
   EXPECT_EQ(back.augment.ops[0].op, "ocr");
+  EXPECT_EQ(back.objective.edit_ops, (std::vector<std::string>{"delete", "misspell"}));
   // Numbers are written in their shortest exact form, and read back bit for bit.
   const Config d = parse_config("augment: {subword_alpha: 0.1, ops: [{op: swap, rate: 0.09}]}\n"
                                 "tokenizer: {kind: sentencepiece, path: t.model}\noptim: {lr: 1.0e-5}", "t");
@@ -355,7 +387,7 @@ TEST(Choice, EveryTableRoundTrips) {
 TEST(Choice, UnknownValueNamesKeyListsEveryNameAndSuggestsTheClosest) {
   EXPECT_EQ(error_of("objective: {kind: freelbb}"),
             "test.yaml: objective.kind: 'freelbb' is not one of erm, augment, consistency, fgm, pgd, freeat, "
-            "freelb, smart; did you mean 'freelb'?");
+            "freelb, smart, attack_augment; did you mean 'freelb'?");
   for_each_choice_enum([](auto e) {
     using E = decltype(e);
     const std::string key = ChoiceTable<E>::key;
@@ -407,7 +439,8 @@ TEST(Choice, TextSetInCodeFailsWhereItIsUsedNamingTheKey) {
 }
 
 TEST(Choice, CliHelpListsExactlyTheTableNames) {
-  EXPECT_EQ(choice_help<ObjectiveKind>(), "erm | augment | consistency | fgm | pgd | freeat | freelb | smart");
+  EXPECT_EQ(choice_help<ObjectiveKind>(),
+            "erm | augment | consistency | fgm | pgd | freeat | freelb | smart | attack_augment");
   EXPECT_EQ(choice_help<TokenizerKind>(), "bytes | sentencepiece | llama2c");
   for_each_choice_enum([](auto e) {
     using E = decltype(e);

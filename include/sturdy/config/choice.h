@@ -178,7 +178,7 @@ struct ChoiceTable<Pooling> {
   };
 };
 
-enum class ObjectiveKind { kErm, kAugment, kConsistency, kFgm, kPgd, kFreeAt, kFreeLb, kSmart };
+enum class ObjectiveKind { kErm, kAugment, kConsistency, kFgm, kPgd, kFreeAt, kFreeLb, kSmart, kAttackAugment };
 template <>
 struct ChoiceTable<ObjectiveKind> {
   static constexpr const char* key = "objective.kind";
@@ -191,6 +191,7 @@ struct ChoiceTable<ObjectiveKind> {
       {ObjectiveKind::kFreeAt, "freeat"},
       {ObjectiveKind::kFreeLb, "freelb"},
       {ObjectiveKind::kSmart, "smart"},
+      {ObjectiveKind::kAttackAugment, "attack_augment"},
   };
 };
 

@@ -80,7 +80,13 @@ struct ObjectiveConfig {
   Choice<AdvNorm> norm = AdvNorm::kL2;
   double lambda = 1.0;
   int64_t replays = 1;       // freeat
-  double fraction = 1.0;     // consistency: share of examples that also run their perturbed view
+  double fraction = 1.0;     // consistency: share of examples that also run their perturbed view;
+                             // attack_augment: share of examples attacked
+  // attack_augment: the candidate edits of a word (perturb/word_edits.h: character edits and
+  // synonym / misspell), candidates per op and word, and the share of words replaced.
+  std::vector<std::string> edit_ops = {"swap", "delete", "insert", "keyboard", "homoglyph", "ocr", "synonym", "misspell"};
+  int64_t edit_draws = 1;
+  double max_word_share = 0.3;
 };
 
 struct OptimConfig {

@@ -59,8 +59,10 @@ class Objective {
 };
 
 // The objective objective.kind names, with its parameters; UsageError naming the key when
-// a parameter is out of range or the method needs something the config lacks.
-std::unique_ptr<Objective> make_objective(const Config& config);
+// a parameter is out of range or the method needs something the config lacks. `tokenizer`:
+// the loader's, for an objective that re-encodes texts (attack_augment); when null, one is
+// made from config.tokenizer if needed.
+std::unique_ptr<Objective> make_objective(const Config& config, std::shared_ptr<const Tokenizer> tokenizer = nullptr);
 
 // The key stream of δ's randomness for one batch and use (kPgdStart, kFreeLbStart,
 // kSmartStart): with (seed, example id) it makes δ₀ independent of ranks and order.
