@@ -216,6 +216,7 @@ void add_train_bench(CLI::App& bench, int* exit_code) {
     c.model.ffn = o->ffn;
     c.model.dropout = o->dropout;
     c.model.max_seq_len = std::max(c.model.max_seq_len, o->max_length);
+    c.data.max_length = o->max_length;  // attack_augment encodes its texts as the batches are
     c.objective.kind = o->objective;
     // As the freelb variant of configs/sst2/variants.yaml (K=2; PGD K=3 as its pgd): alpha 0.1, eps 0.5,
     // init 0.1, l2; typos at p = 0.5 as its augment.

@@ -58,9 +58,13 @@ void add_step_bench(CLI::App& bench, int* exit_code) {
     std::string objectives = choice_help<ObjectiveKind>(",");  // every objective
     int64_t batch = 64, iters = 20, warmup = 3, threads = 1;
     int64_t dim = 128, layers = 2, ffn = 512, max_length = 64;
+    double fraction = 1.0;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--data", o->data, "SST-2 style TSV for the batch sentences (default: ../shared/data/sst2/train.tsv)");
+  cmd->add_option("--fraction", o->fraction,
+                  "objective.fraction of consistency and attack_augment: share of examples with a view / attacked")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--objectives", o->objectives,
                   fmt::format("Comma-separated objectives of {} (default: all)", choice_help<ObjectiveKind>()));
   cmd->add_option("--batch", o->batch, "Examples per step");
@@ -87,6 +91,8 @@ void add_step_bench(CLI::App& bench, int* exit_code) {
     config.augment.probability = 0.5;
     config.objective.steps = 2;
     config.objective.init = 0.1;
+    config.objective.fraction = o->fraction;
+    config.data.max_length = o->max_length;  // attack_augment encodes its texts as the batches are
     auto tokenizer = make_tokenizer(config.tokenizer);
     auto view = make_view_transform(config);
     std::vector<Batch> batches;
@@ -104,7 +110,7 @@ void add_step_bench(CLI::App& bench, int* exit_code) {
     std::printf("# model dim %lld, %lld layers, ffn %lld, byte tokens, batch %lld (dynamic padding), dropout 0.1\n",
                 static_cast<long long>(o->dim), static_cast<long long>(o->layers), static_cast<long long>(o->ffn),
                 static_cast<long long>(o->batch));
-    std::printf("%-12s %10s %8s %12s %s\n", "objective", "ms/step", "x ERM", "tokens/s", "notes");
+    std::printf("%-14s %10s %8s %12s %s\n", "objective", "ms/step", "x ERM", "tokens/s", "notes");
     double erm_ms = 0;
     std::string list = o->objectives + ",";
     for (size_t pos = 0; pos < list.size();) {
@@ -144,7 +150,10 @@ void add_step_bench(CLI::App& bench, int* exit_code) {
       if (kind == ObjectiveKind::kFreeAt) note = "one replay; per epoch with epochs/m: same ratio";
       if (kind == ObjectiveKind::kFreeLb) note = "K=2";
       if (kind == ObjectiveKind::kPgd) note = "K=3";
-      std::printf("%-12s %10.1f %8s %12.0f %s\n", name.c_str(), ms,
+      if (kind == ObjectiveKind::kConsistency || kind == ObjectiveKind::kAttackAugment) {
+        note = fmt::format("fraction {}", o->fraction);
+      }
+      std::printf("%-14s %10.1f %8s %12.0f %s\n", name.c_str(), ms,
                   erm_ms > 0 ? fmt::format("{:.2f}", ms / erm_ms).c_str() : "-", tps, note.c_str());
       std::fflush(stdout);
     }
