@@ -10,21 +10,13 @@
 # TAG (suffix of the run folder, e.g. TAG=-e1 writes runs/sst2-erm-e1), STURDY_BUILD_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STURDY=${STURDY_BUILD_DIR:-build}/src/apps/sturdy
-SST2=${SST2_DIR:-../shared/data/sst2}
 BASE=configs/sst2/base.yaml
 VARIANTS=configs/sst2/variants.yaml
 wanted=("$@")
 [ ${#wanted[@]} -gt 0 ] || wanted=(erm augment consistency fgm pgd freeat freelb smart)
 list=$(python3 scripts/variants.py "$VARIANTS" "${wanted[@]}") || exit 2  # checks the names first
 mapfile -t objectives <<< "$list"
-mkdir -p data
-[ -f data/sst2-train.h5 ] || "$STURDY" prepare --input "$SST2/train.tsv" --output data/sst2-train.h5
-[ -f data/sst2-dev.h5 ] || "$STURDY" prepare --input "$SST2/dev.tsv" --output data/sst2-dev.h5
-# base.yaml's tokenizer: a subword model learns SST-2 far faster than bytes in this budget, and
-# a typo still changes the segmentation (the tokenizer is trained on clean training text only).
-[ -f data/sst2-sp4k.model ] || "$STURDY" tokenizer train --corpus data/sst2-train.h5 --vocab-size 4000 \
-  --output data/sst2-sp4k.model
+source scripts/sst2-data.sh  # STURDY, SST2; data/sst2-{train,dev}.h5 and base.yaml's tokenizer
 COMMON=(--set optim.max_steps=${STEPS:-1000} --set checkpoint.every_steps=0)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 TAG=${TAG:-}
