@@ -160,6 +160,12 @@ case("prepare: unknown --format", prepare("toy.tsv", "--format", "xml"), 2, ["--
 dat = write("rows.dat", "x\n")
 case("prepare: no format from the name", prepare(dat), 2, ["rows.dat", "--format"], [EXISTING])
 case("prepare: missing input", prepare("nowhere.tsv"), 2, ["nowhere.tsv", "cannot open"], [EXISTING])
+plain = write("plain.txt", "just text\n")
+case("prepare: a labelled and an unlabelled input", prepare("toy.tsv", "--input", plain), 2,
+     ["plain.txt is unlabelled", "all be labelled or all unlabelled"], [EXISTING])
+adv_bad = write("adv_bad.jsonl", '{"text": "fine", "label": "0"}\n{"text": "", "label": "1"}\n')
+case("prepare: bad row of the second input", prepare("toy.tsv", "--input", adv_bad), 2, ["adv_bad.jsonl:2", "empty text"],
+     [EXISTING])
 nothing = write("nothing.tsv", "")
 case("prepare: empty input", prepare(nothing), 2, ["nothing.tsv", "empty"], [EXISTING])
 case("prepare: unknown column", prepare("toy.tsv", "--text-field", "body"), 2, ["--text-field", "body"],
@@ -237,6 +243,13 @@ case("config: YAML syntax error", train(config=broken), 2, ["broken.yaml", "YAML
 case("config: missing file", train(config="nowhere.yaml"), 2, ["nowhere.yaml", "cannot open"])
 case("config: file name with a newline", train(config="no\nsuch.yaml"), 2, ["no\\nsuch.yaml", "cannot open"])
 case("config: unknown objective kind", train("objective.kind=magic"), 2, ["objective.kind", "'magic'"])
+case("config: attack_augment with an LM head", train("objective.kind=attack_augment", "model.head=lm", "model.causal=true"),
+     2, ["objective.kind attack_augment needs model.head classifier"])
+case("config: attack_augment edit op that cannot edit a word",
+     train("objective.kind=attack_augment", "objective.edit_ops=[delete, word_drop]"), 2,
+     ["objective.edit_ops", "'word_drop' cannot edit a single word"])
+case("config: attack_augment fraction out of range", train("objective.kind=attack_augment", "objective.fraction=0"),
+     2, ["objective.fraction must be in (0, 1]"])
 case("config: unknown perturbation op",
      train("augment.ops=[{op: swap, rate: 0.1}, {op: nope, rate: 0.1}]", "augment.probability=0.5"),
      2, ["augment.ops[1].op", "unknown perturbation op 'nope'"])

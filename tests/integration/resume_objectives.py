@@ -1,5 +1,5 @@
 """Exact resume for every objective (issue 17): erm, augment, consistency, fgm, pgd, freeat,
-freelb and smart, each with text augmentation (augment.recipe/probability) and subword sampling
+freelb, smart and attack_augment, each with text augmentation (augment.recipe/probability) and subword sampling
 (augment.subword_alpha, a unigram sentencepiece model trained here) on and dropout on. For each:
 an uninterrupted run of STEPS steps, and a run preempted after step STOP (STURDY_TEST_PREEMPT_AT:
 rank 0 sends itself SIGUSR1, so it stops through the real signal path at a fixed step) and then
@@ -21,7 +21,7 @@ from common import mpirun_prefix, run, write_toy_tsv
 
 sturdy, work = os.path.abspath(sys.argv[1]), sys.argv[2]
 STEPS, STOP = 8, 3
-OBJECTIVES = ["erm", "augment", "consistency", "fgm", "pgd", "freeat", "freelb", "smart"]
+OBJECTIVES = ["erm", "augment", "consistency", "fgm", "pgd", "freeat", "freelb", "smart", "attack_augment"]
 STATEFUL = {"freeat"}  # objectives that must write objective.h5
 
 t_start = time.time()
