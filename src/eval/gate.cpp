@@ -16,6 +16,7 @@
 #include "sturdy/config/config.h"
 #include "sturdy/core/error.h"
 #include "sturdy/robust/adversarial.h"
+#include "yaml_keys.h"
 
 namespace sturdy::eval {
 namespace {
@@ -34,19 +35,7 @@ const std::vector<std::pair<GateTest, const char*>> kTests = {
     {GateTest::kMaxDropFromBaseline, "max_drop_from_baseline"},
     {GateTest::kMaxIncreaseOverBaseline, "max_increase_over_baseline"}};
 
-// Throws UsageError "ORIGIN:LINE: WHERE: unknown key 'x' (did you mean 'y'?); valid keys: ...".
-void check_keys(const YAML::Node& node, const std::vector<std::string>& valid, const std::string& origin,
-                const std::string& where) {
-  for (const auto& kv : node) {
-    const std::string key = kv.first.as<std::string>();
-    if (std::find(valid.begin(), valid.end(), key) != valid.end()) continue;
-    const std::string best = closest_key(key, valid);
-    throw UsageError(fmt::format("{}:{}: {}unknown key '{}'{}; valid keys: {}", origin, kv.first.Mark().line + 1,
-                                 where.empty() ? "" : where + ": ", key,
-                                 best.empty() ? "" : fmt::format(" (did you mean '{}'?)", best),
-                                 fmt::join(valid, ", ")));
-  }
-}
+using detail::check_keys;  // yaml_keys.h
 
 std::string trim(const std::string& s) {
   const auto b = s.find_first_not_of(" \t");

@@ -333,6 +333,24 @@ void log_attack(const SearchAttackSpec& spec, const char* what, const SearchMetr
                100.0 * r.mean_words_changed, r.mean_queries, r.median_queries, seconds);
 }
 
+
+// One search attack's R.json entry: the spec, then the metrics; `answer_key` names the share
+// kept (accuracy for the classifier, top-1 agreement for the LM head).
+nlohmann::json result_json(const SearchAttackSpec& spec, const SearchMetrics& r, const char* answer_key,
+                           double seconds, int64_t examples) {
+  nlohmann::json j = spec_json(spec);
+  j.update({{answer_key, r.accuracy_under_attack},
+            {"attack_success_rate", r.attack_success_rate},
+            {"attacked", r.attacked},
+            {"successes", r.successes},
+            {"mean_words_changed", r.mean_words_changed},
+            {"mean_queries", r.mean_queries},
+            {"median_queries", r.median_queries},
+            {"seconds", seconds},
+            {"examples_per_second", seconds > 0 ? static_cast<double>(examples) / seconds : 0.0}});
+  return j;
+}
+
 }  // namespace
 
 nlohmann::json classifier_search_attack(const EvalModel& m, const Shard& shard, const Predictions& clean,
@@ -376,17 +394,7 @@ nlohmann::json classifier_search_attack(const EvalModel& m, const Shard& shard, 
   const double seconds = ctx.max(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   const SearchMetrics r = search_metrics(v.attacked, v.success, v.final_correct, v.queries, v.changed_share, true);
   log_attack(spec, "accuracy under attack", r, seconds);
-  nlohmann::json j = spec_json(spec);
-  j.update({{"accuracy_under_attack", r.accuracy_under_attack},
-            {"attack_success_rate", r.attack_success_rate},
-            {"attacked", r.attacked},
-            {"successes", r.successes},
-            {"mean_words_changed", r.mean_words_changed},
-            {"mean_queries", r.mean_queries},
-            {"median_queries", r.median_queries},
-            {"seconds", seconds},
-            {"examples_per_second", seconds > 0 ? static_cast<double>(shard.n) / seconds : 0.0}});
-  return j;
+  return result_json(spec, r, "accuracy_under_attack", seconds, shard.n);
 }
 
 nlohmann::json lm_search_attack(const EvalModel& m, const Shard& shard, const std::vector<LmText>& texts,
@@ -423,17 +431,7 @@ nlohmann::json lm_search_attack(const EvalModel& m, const Shard& shard, const st
   const double seconds = ctx.max(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   const SearchMetrics r = search_metrics(v.attacked, v.success, v.final_correct, v.queries, v.changed_share, false);
   log_attack(spec, "top-1 agreement under attack", r, seconds);
-  nlohmann::json j = spec_json(spec);
-  j.update({{"top1_agreement_under_attack", r.accuracy_under_attack},
-            {"attack_success_rate", r.attack_success_rate},
-            {"attacked", r.attacked},
-            {"successes", r.successes},
-            {"mean_words_changed", r.mean_words_changed},
-            {"mean_queries", r.mean_queries},
-            {"median_queries", r.median_queries},
-            {"seconds", seconds},
-            {"examples_per_second", seconds > 0 ? static_cast<double>(shard.n) / seconds : 0.0}});
-  return j;
+  return result_json(spec, r, "top1_agreement_under_attack", seconds, shard.n);
 }
 
 }  // namespace sturdy::eval::detail

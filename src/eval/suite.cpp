@@ -15,15 +15,14 @@
 #include "sturdy/perturb/perturber.h"
 #include "sturdy/perturb/recipe.h"
 #include "sturdy/perturb/word_edits.h"
+#include "yaml_keys.h"
 
 namespace fs = std::filesystem;
 
 namespace sturdy::eval {
-namespace {
 
-// Throws UsageError "ORIGIN: WHERE: unknown key 'x' (did you mean 'y'?)".
-void check_keys(const YAML::Node& node, const std::vector<std::string>& valid, const std::string& origin,
-                const std::string& where) {
+void detail::check_keys(const YAML::Node& node, const std::vector<std::string>& valid, const std::string& origin,
+                        const std::string& where) {
   for (const auto& kv : node) {
     const std::string key = kv.first.as<std::string>();
     if (std::find(valid.begin(), valid.end(), key) != valid.end()) continue;
@@ -34,6 +33,10 @@ void check_keys(const YAML::Node& node, const std::vector<std::string>& valid, c
                                  fmt::join(valid, ", ")));
   }
 }
+
+namespace {
+
+using detail::check_keys;
 
 template <class T>
 T get(const YAML::Node& node, const char* key, T fallback, const std::string& origin, const std::string& where) {
