@@ -251,13 +251,7 @@ std::vector<MetricStep> parse_metric_path(const std::string& metric, const std::
 }
 
 Gate parse_gate(const std::string& yaml_text, const std::string& origin) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::ParserException& e) {
-    throw UsageError(fmt::format("{}:{}:{}: YAML syntax error: {}", origin, e.mark.line + 1, e.mark.column + 1,
-                                 e.msg));
-  }
+  YAML::Node root = detail::load_yaml(yaml_text, origin);
   STURDY_USAGE_CHECK(root.IsMap(), "{}: a gate file is a mapping with a list 'criteria' of {{metric: PATH, min: "
                      "NUMBER}} (docs/evaluation.md, \"Gate\")", origin);
   check_keys(root, kTopKeys, origin, "");

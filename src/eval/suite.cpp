@@ -34,6 +34,15 @@ void detail::check_keys(const YAML::Node& node, const std::vector<std::string>& 
   }
 }
 
+YAML::Node detail::load_yaml(const std::string& yaml_text, const std::string& origin) {
+  try {
+    return YAML::Load(yaml_text);
+  } catch (const YAML::ParserException& e) {
+    throw UsageError(fmt::format("{}:{}:{}: YAML syntax error: {}", origin, e.mark.line + 1, e.mark.column + 1,
+                                 e.msg));
+  }
+}
+
 namespace {
 
 using detail::check_keys;
@@ -126,13 +135,7 @@ std::string default_suite_dir() {
 }
 
 Suite parse_suite(const std::string& yaml_text, const std::string& origin) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::ParserException& e) {
-    throw UsageError(fmt::format("{}:{}:{}: YAML syntax error: {}", origin, e.mark.line + 1, e.mark.column + 1,
-                                 e.msg));
-  }
+  YAML::Node root = detail::load_yaml(yaml_text, origin);
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   STURDY_USAGE_CHECK(root.IsMap(), "{}: a suite is a mapping (keys: name, k, perturbations, attacks, ...)",
                      origin);
