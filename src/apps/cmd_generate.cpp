@@ -23,6 +23,7 @@
 #include "sturdy/core/atomic_file.h"
 #include "sturdy/core/error.h"
 #include "sturdy/core/rng.h"
+#include "sturdy/distributed/device.h"
 #include "sturdy/text/tokenizer.h"
 
 namespace sturdy::apps {
@@ -37,6 +38,7 @@ struct GenerateOptions {
   uint64_t seed = 1;
   int64_t samples = 1;
   std::string output;
+  DeviceKind device = DeviceKind::kAuto;  // run.device's choices
 };
 
 // Index drawn from probs (V) by top-p sampling with the uniform u in [0, 1).
@@ -83,8 +85,9 @@ void generate_samples(const GenerateOptions& o, Transformer& model, const Tokeni
     auto input = torch::empty({k, t}, torch::kInt64);
     auto in = input.accessor<int64_t, 2>();
     for (int64_t i = 0; i < k; ++i) for (int64_t j = 0; j < t; ++j) in[i][j] = rows[i][j];
+    input = input.to(model->device());
     const auto logits = model->forward(input, torch::ones_like(input, torch::kBool))
-                            .select(1, t - 1).narrow(1, 0, tokenizer.vocab_size()).to(torch::kFloat);
+                            .select(1, t - 1).narrow(1, 0, tokenizer.vocab_size()).to(torch::kCPU, torch::kFloat);
     bool any = false;
     for (int64_t i = 0; i < k; ++i) {
       int64_t next = tokenizer.pad_id();
@@ -138,6 +141,7 @@ void generate(const GenerateOptions& o) {
                      "generate: the tokenizer has {} tokens but the model only {}", tokenizer->vocab_size(),
                      pretrained.config.vocab_size);
   Transformer model = build_pretrained(pretrained);
+  model->to(dist::select_device(o.device, DistBackend::kAuto, 0, 1));
   torch::NoGradGuard no_grad;
 
   std::vector<int32_t> ids = tokenizer->encode(o.prompt);
@@ -154,10 +158,12 @@ void generate(const GenerateOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   int64_t produced = 0;
   for (int64_t step = 0; step < o.max_new_tokens && static_cast<int64_t>(ids.size()) < limit; ++step) {
-    const auto input = torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kInt64).view({1, -1});
+    const auto input =
+        torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kInt64).view({1, -1}).to(model->device());
     const auto mask = torch::ones_like(input, torch::kBool);
     // Last position's logits over the tokenizer's ids (a padded model vocabulary is cut).
-    const auto logits = model->forward(input, mask)[0][-1].narrow(0, 0, tokenizer->vocab_size()).to(torch::kFloat);
+    const auto logits =
+        model->forward(input, mask)[0][-1].narrow(0, 0, tokenizer->vocab_size()).to(torch::kCPU, torch::kFloat);
     const int64_t next = pick_next(logits, o, o.seed, step);
     if (next == tokenizer->eos_id() || next == tokenizer->bos_id()) break;  // llama2.c stops at bos too
     ids.push_back(static_cast<int32_t>(next));
@@ -196,6 +202,7 @@ void register_generate(CLI::App& root, int* exit_code) {
   cmd->add_option("--seed", o->seed, "Sampling seed (default 1)");
   cmd->add_option("--samples", o->samples, "Texts to draw as one batch, sample i with seed + i (needs --output)");
   cmd->add_option("--output", o->output, "Write the samples here, one per line (a corpus for prepare --format text)");
+  add_choice_option<DeviceKind>(cmd, "--device", o->device, "{} (default auto: a GPU when LibTorch has CUDA and sees one)");
   cmd->callback([o, exit_code] {
     generate(*o);
     *exit_code = 0;

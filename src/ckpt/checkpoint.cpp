@@ -59,7 +59,7 @@ void write_tensors(const std::string& path, const std::vector<NamedParameter>& t
   h5::File file(h5::check(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
                           "H5Fcreate", path));
   for (const auto& [name, tensor] : tensors) {
-    auto t = tensor.detach().to(torch::kFloat32).contiguous();
+    auto t = tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous();  // device-independent on disk
     std::vector<hsize_t> dims(t.sizes().begin(), t.sizes().end());
     if (dims.empty()) dims.push_back(1);
     h5::Space space(h5::check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),

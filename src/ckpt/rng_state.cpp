@@ -19,17 +19,12 @@ int hex_value(char c) {
 
 }  // namespace
 
-std::string capture_rng_state() {
-  auto gen = at::detail::getDefaultCPUGenerator();
-  at::Tensor state;
-  {
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    state = gen.get_state();
-  }
+namespace {
+
+std::string to_hex(const at::Tensor& state) {
   const auto* bytes = state.data_ptr<uint8_t>();
   std::string out;
-  out.reserve(2 * state.numel() + 4);
-  out += "cpu:";
+  out.reserve(2 * state.numel());
   for (int64_t i = 0; i < state.numel(); ++i) {
     out += kHex[bytes[i] >> 4];
     out += kHex[bytes[i] & 15];
@@ -37,20 +32,62 @@ std::string capture_rng_state() {
   return out;
 }
 
-void restore_rng_state(const std::string& text) {
-  STURDY_USAGE_CHECK(text.rfind("cpu:", 0) == 0 && text.size() % 2 == 0,
-                     "checkpoint RNG state is not a 'cpu:<hex>' string (from another Sturdy version?)");
-  const size_t n = (text.size() - 4) / 2;
+at::Tensor from_hex(const std::string& hex, size_t at_char) {
+  STURDY_USAGE_CHECK(hex.size() % 2 == 0, "checkpoint RNG state has an odd number of hex digits");
+  const size_t n = hex.size() / 2;
   auto state = torch::empty({static_cast<int64_t>(n)}, torch::kUInt8);
   auto* bytes = state.data_ptr<uint8_t>();
   for (size_t i = 0; i < n; ++i) {
-    const int hi = hex_value(text[4 + 2 * i]), lo = hex_value(text[5 + 2 * i]);
-    STURDY_USAGE_CHECK(hi >= 0 && lo >= 0, "checkpoint RNG state has a non-hex character at {}", 4 + 2 * i);
+    const int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+    STURDY_USAGE_CHECK(hi >= 0 && lo >= 0, "checkpoint RNG state has a non-hex character at {}", at_char + 2 * i);
     bytes[i] = static_cast<uint8_t>(hi * 16 + lo);
   }
-  auto gen = at::detail::getDefaultCPUGenerator();
+  return state;
+}
+
+at::Tensor generator_state(at::Generator gen) {
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
+}
+
+void set_generator_state(at::Generator gen, const at::Tensor& state) {
   std::lock_guard<std::mutex> lock(gen.mutex());
   gen.set_state(state);  // checks the size and throws c10::Error on a mismatch
+}
+
+at::Generator cuda_generator(const torch::Device& device) {
+  return at::globalContext().defaultGenerator(device);
+}
+
+}  // namespace
+
+std::string capture_rng_state(const torch::Device& device) {
+  std::string out = "cpu:" + to_hex(generator_state(at::detail::getDefaultCPUGenerator()));
+  if (device.is_cuda()) out += ";cuda:" + to_hex(generator_state(cuda_generator(device)));
+  return out;
+}
+
+std::string restore_rng_state(const std::string& text, const torch::Device& device) {
+  STURDY_USAGE_CHECK(text.rfind("cpu:", 0) == 0,
+                     "checkpoint RNG state is not a 'cpu:<hex>' string (from another Sturdy version?)");
+  const size_t semi = text.find(';');
+  const std::string cpu_hex = text.substr(4, semi == std::string::npos ? std::string::npos : semi - 4);
+  std::string cuda_hex;
+  if (semi != std::string::npos) {
+    STURDY_USAGE_CHECK(text.compare(semi + 1, 5, "cuda:") == 0,
+                       "checkpoint RNG state: unknown part after 'cpu:<hex>;' at character {} (expected 'cuda:')",
+                       semi + 1);
+    cuda_hex = text.substr(semi + 6);
+  }
+  const at::Tensor cpu_state = from_hex(cpu_hex, 4);
+  const at::Tensor cuda_state = semi == std::string::npos ? at::Tensor() : from_hex(cuda_hex, semi + 6);
+  set_generator_state(at::detail::getDefaultCPUGenerator(), cpu_state);
+  if (device.is_cuda()) {
+    if (!cuda_state.defined()) return "the checkpoint was written on the CPU: the GPU's dropout masks are drawn afresh";
+    set_generator_state(cuda_generator(device), cuda_state);
+    return "";
+  }
+  return cuda_state.defined() ? "the checkpoint was written on a GPU: the CPU's dropout masks are drawn afresh" : "";
 }
 
 std::vector<std::string> gather_strings(const dist::Context& ctx, const std::string& local) {

@@ -24,6 +24,7 @@ void for_each_field(Config_& c, F&& f) {
   f("run", "name", c.run.name);
   f("run", "output_dir", c.run.output_dir);
   f("run", "seed", c.run.seed);
+  f("run", "device", c.run.device);
 
   f("data", "train", c.data.train);
   f("data", "valid", c.data.valid);

@@ -142,7 +142,38 @@ void Loader::start(int64_t step) {
   for (int64_t w = 0; w < options_.workers; ++w) threads_.emplace_back(&Loader::work, this, static_cast<int>(w));
 }
 
+namespace {
+
+torch::Tensor tensor_to(const torch::Tensor& t, const torch::Device& device) {
+  if (!t.defined()) return t;
+  return t.to(device, /*non_blocking=*/t.is_pinned());
+}
+
+}  // namespace
+
+Batch to_device(Batch batch, const torch::Device& device) {
+  if (device.is_cpu()) return batch;
+  batch.ids = tensor_to(batch.ids, device);
+  batch.mask = tensor_to(batch.mask, device);
+  batch.labels = tensor_to(batch.labels, device);
+  if (batch.perturbed) batch.perturbed = std::make_shared<Batch>(to_device(*batch.perturbed, device));
+  return batch;
+}
+
+void pin_batch(Batch& batch) {
+  for (auto* t : {&batch.ids, &batch.mask, &batch.labels}) {
+    if (t->defined() && t->numel() > 0) *t = t->pin_memory();
+  }
+  if (batch.perturbed) pin_batch(*batch.perturbed);
+}
+
 Batch Loader::produce(const CorpusReader& reader, int64_t job) const {
+  Batch batch = produce_texts(reader, job);
+  if (options_.pin_memory) pin_batch(batch);
+  return batch;
+}
+
+Batch Loader::produce_texts(const CorpusReader& reader, int64_t job) const {
   const int64_t step = start_step_ + job / options_.accumulation;
   const int64_t micro = job % options_.accumulation;
   const auto indices =

@@ -40,26 +40,15 @@ const char* backend_name(Backend b) {
 
 Backend resolve_backend(const Choice<DistBackend>& backend, bool on_cuda) {
   switch (backend.value()) {
-    case DistBackend::kAuto: return on_cuda ? Backend::kNccl : Backend::kMpi;
-    case DistBackend::kMpi:
-      STURDY_USAGE_CHECK(!on_cuda, "dist.backend: mpi handles CPU tensors only; use nccl (or auto) on GPUs");
-      return Backend::kMpi;
+    case DistBackend::kAuto: return on_cuda && nccl_available() ? Backend::kNccl : Backend::kMpi;
+    case DistBackend::kMpi: return Backend::kMpi;  // CUDA tensors: GradSync stages them through pinned host memory
     case DistBackend::kNccl:
-      STURDY_USAGE_CHECK(on_cuda, "dist.backend: nccl needs CUDA tensors; use mpi (or auto) on CPU");
+      STURDY_USAGE_CHECK(on_cuda, "dist.backend: nccl needs CUDA tensors (run.device: cuda); use mpi (or auto) on CPU");
+      STURDY_USAGE_CHECK(nccl_available(), "dist.backend: nccl, but this build has no NCCL backend (nvcc, nccl.h "
+                         "and libnccl were not all found at configure time); use mpi (or auto)");
       return Backend::kNccl;
   }
   throw RuntimeError("resolve_backend: dist.backend out of range");
-}
-
-int device_for_local_rank(int local_rank, int local_size, int visible_gpus) {
-  STURDY_USAGE_CHECK(visible_gpus > 0, "no CUDA device is visible to local rank {} (check CUDA_VISIBLE_DEVICES "
-                     "and the driver, or train on CPU)", local_rank);
-  STURDY_USAGE_CHECK(local_size <= visible_gpus,
-                     "{} ranks run on this node but only {} GPU(s) are visible: start at most {} rank(s) per "
-                     "node (mpirun --map-by ppr:{}:node, srun --ntasks-per-node={}) or make more GPUs visible "
-                     "(CUDA_VISIBLE_DEVICES)",
-                     local_size, visible_gpus, visible_gpus, visible_gpus, visible_gpus);
-  return local_rank;
 }
 
 namespace {

@@ -13,6 +13,7 @@
 #include <mutex>
 
 #include "sturdy/distributed/communicator.h"
+#include "sturdy/distributed/device.h"
 #include "sturdy/distributed/watchdog.h"
 
 #define STURDY_CUDA_CHECK(call)                                                                   \
@@ -74,7 +75,7 @@ class NcclCommunicator final : public Communicator {
   NcclCommunicator(const Context& ctx, int device) : ctx_(ctx), device_(device) {
     int visible = 0;
     STURDY_CUDA_CHECK(cudaGetDeviceCount(&visible));
-    if (device_ < 0) device_ = device_for_local_rank(ctx.local_rank(), ctx.local_size(), visible);
+    if (device_ < 0) device_ = cuda_index_for_rank(ctx.local_rank(), ctx.local_size(), visible, /*share=*/false);
     STURDY_CUDA_CHECK(cudaSetDevice(device_));
     ncclUniqueId id;
     if (ctx.is_root()) STURDY_NCCL_CHECK(ncclGetUniqueId(&id));

@@ -151,12 +151,18 @@ GradSync::GradSync(const Context& ctx, std::vector<torch::Tensor> parameters, Gr
   }
 
   comm_ = make_communicator(ctx_, backend_, on_cuda ? parameters_.front().device().index() : -1);
+  // The MPI backend reduces host memory: CUDA buckets go through pinned host buffers
+  // (copied out at launch, back after the wait).
+  staged_ = options_.stage_through_host || (on_cuda && backend_ == Backend::kMpi);
   // Gradients live in the bucket buffers (DDP's gradient_as_bucket_view): backward
   // accumulates into the views in place, so a bucket is reduced where it lies, with no
   // copy in or out. Parameters without a gradient get zeros, as the sum would give them.
   torch::NoGradGuard no_grad;
   for (const auto& b : buckets_) {
     flat_.push_back(torch::empty({b.numel}, parameters_.front().options().dtype(b.dtype).requires_grad(false)));
+    if (staged_) {
+      host_.push_back(torch::empty({b.numel}, torch::TensorOptions().dtype(b.dtype).pinned_memory(on_cuda)));
+    }
   }
   for (size_t i = 0; i < parameters_.size(); ++i) {
     if (bucket_of_[i] < 0) continue;
@@ -212,7 +218,7 @@ void GradSync::broadcast_parameters() {
   if (ctx_.world_size() == 1) return;
   torch::NoGradGuard no_grad;
   for (auto& p : parameters_) {
-    auto c = p.detach().contiguous();
+    auto c = staged_ ? p.detach().to(torch::kCPU).contiguous().clone() : p.detach().contiguous();
     comm_->broadcast(c.data_ptr(), c.numel(), dist_dtype(c.scalar_type()), 0);
     if (c.data_ptr() != p.data_ptr()) p.copy_(c);
   }
@@ -267,7 +273,12 @@ void GradSync::launch(int64_t b) {
       ++copied_in_;
     }
   }
-  work_[b] = comm_->allreduce_async(flat_[b].data_ptr(), bucket.numel, dist_dtype(bucket.dtype));
+  if (staged_) {
+    host_[b].copy_(flat_[b]);  // waits for the device's gradient; the collective runs on host memory
+    work_[b] = comm_->allreduce_async(host_[b].data_ptr(), bucket.numel, dist_dtype(bucket.dtype));
+  } else {
+    work_[b] = comm_->allreduce_async(flat_[b].data_ptr(), bucket.numel, dist_dtype(bucket.dtype));
+  }
 }
 
 void GradSync::allreduce_gradients() {
@@ -280,6 +291,7 @@ void GradSync::allreduce_gradients() {
   for (int64_t b = 0; b < n; ++b) {
     work_[b]->wait();
     work_[b].reset();
+    if (staged_) flat_[b].copy_(host_[b]);
     for (int64_t i : buckets_[b].params) {
       auto& p = parameters_[i];
       auto slot = slot_of(i);

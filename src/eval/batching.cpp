@@ -20,6 +20,13 @@ Shard read_shard(const CorpusReader& reader, int64_t max_examples, const dist::C
   return s;
 }
 
+torch::Tensor forward_float64(Transformer& model, const torch::Tensor& ids) {
+  const torch::Device device = model->device();
+  const auto on_device = ids.to(device);
+  const auto mask = torch::ones(on_device.sizes(), on_device.options().dtype(torch::kBool));
+  return model->forward(on_device, mask).to(torch::kFloat64).to(torch::kCPU);
+}
+
 void for_each_length_batch(const std::vector<std::vector<int32_t>>& seqs, const BatchLimits& limits,
                            const LengthBatchFn& fn, const std::vector<int64_t>* subset) {
   std::vector<int64_t> order;

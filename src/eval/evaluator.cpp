@@ -1,6 +1,7 @@
 // Evaluation driver (see evaluator.h): sharding, classifier passes, PGD attacks, R.json.
 #include "sturdy/eval/evaluator.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +22,7 @@
 #include "sturdy/core/error.h"
 #include "sturdy/core/rng.h"
 #include "sturdy/data/importers.h"
+#include "sturdy/distributed/device.h"
 #include "sturdy/eval/gate.h"
 #include "sturdy/perturb/augment.h"
 #include "sturdy/perturb/recipe.h"
@@ -89,8 +91,7 @@ Scored classify(const EvalModel& m, const std::vector<std::vector<int32_t>>& seq
   detail::for_each_length_batch(
       seqs, limits,
       [&](const torch::Tensor& ids, const std::vector<int64_t>& members) {
-        const auto mask = torch::ones(ids.sizes(), torch::kBool);
-        const auto probs = torch::softmax(m.model->forward(ids, mask).to(torch::kFloat64), -1);
+        const auto probs = torch::softmax(detail::forward_float64(m.model, ids), -1);
         const auto [conf, pred] = probs.max(-1);
         const auto conf_a = conf.accessor<double, 1>();
         const auto pred_a = pred.accessor<int64_t, 1>();
@@ -188,19 +189,20 @@ std::vector<int32_t> attack_shard(const EvalModel& m, const Shard& shard,
       [&](const torch::Tensor& batch_ids, const std::vector<int64_t>& members) {
         std::vector<int64_t> ids;
         for (int64_t j : members) ids.push_back(shard.examples[j].id);
-        auto labels = torch::tensor(labels_of(shard, members), torch::kInt64);
-        auto mask = torch::ones(batch_ids.sizes(), torch::kBool);
+        const torch::Device device = m.model->device();
+        auto labels = torch::tensor(labels_of(shard, members), torch::kInt64).to(device);
+        auto mask = torch::ones(batch_ids.sizes(), torch::TensorOptions().dtype(torch::kBool).device(device));
         torch::Tensor emb;
         {
           torch::NoGradGuard no_grad;
-          emb = m.model->embed(batch_ids);
+          emb = m.model->embed(batch_ids.to(device));
         }
         auto delta = robust::adv_init(emb, mask, ball, attack.init, ids, seed, stream);
         std::vector<int64_t> active = members;  // local positions of the rows still attacked
         for (int64_t step = 0; step <= attack.steps; ++step) {
           delta.requires_grad_(true);
           auto logits = m.model->head(m.model->encode(emb + delta, mask), mask);
-          const auto pred = logits.argmax(-1);
+          const auto pred = logits.argmax(-1).to(torch::kCPU);
           const auto pred_a = pred.accessor<int64_t, 1>();
           std::vector<int64_t> keep;  // rows of this batch still correct
           for (size_t r = 0; r < active.size(); ++r) {
@@ -209,7 +211,7 @@ std::vector<int32_t> attack_shard(const EvalModel& m, const Shard& shard,
             if (pred_a[static_cast<int64_t>(r)] == clean.labels[idx]) keep.push_back(static_cast<int64_t>(r));
           }
           if (keep.empty() || step == attack.steps) break;
-          const auto rows = torch::tensor(keep, torch::kInt64);
+          const auto rows = torch::tensor(keep, torch::kInt64).to(device);
           auto loss = torch::nn::functional::cross_entropy(
               logits.index_select(0, rows), labels.index_select(0, rows),
               torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
@@ -240,7 +242,8 @@ nlohmann::json embedding_scale(const EvalModel& m, const Shard& shard,
   std::vector<double> example_norm(shard.n, 0.0), token_norm_sum(shard.n, 0.0);
   std::vector<int64_t> tokens(shard.n, 0);
   detail::for_each_length_batch(clean_seqs, limits, [&](const torch::Tensor& ids, const std::vector<int64_t>& members) {
-    const auto per_token = m.model->embed(ids).to(torch::kFloat64).square().sum(-1).sqrt();  // (B,L)
+    const auto per_token =
+        m.model->embed(ids.to(m.model->device())).to(torch::kFloat64).to(torch::kCPU).square().sum(-1).sqrt();  // (B,L)
     const auto ex = per_token.square().sum(-1).sqrt();                                      // (B)
     const auto tok_sum = per_token.sum(-1);
     const auto ex_a = ex.accessor<double, 1>();
@@ -484,6 +487,11 @@ LoadedModel load_model(const std::string& checkpoint, const std::string& config_
                                  : load_config(config_path, overrides, variant);
   m.config.model = trained.model;
   m.config.tokenizer = trained.tokenizer;
+  // Where the model was trained says nothing about where it is evaluated: a GPU run's
+  // checkpoint evaluates on a CPU-only machine. run.device comes from --config or --set.
+  const bool device_set = std::any_of(overrides.begin(), overrides.end(),
+                                      [](const std::string& o) { return o.rfind("run.device=", 0) == 0; });
+  if (config_path.empty() && !device_set) m.config.run.device = DeviceKind::kAuto;
   m.objective = m.config.objective.kind.name();
   m.label_names = state.label_names;
   m.tokenizer = std::shared_ptr<const Tokenizer>(make_tokenizer(m.config.tokenizer));
@@ -545,6 +553,10 @@ nlohmann::json run_eval(const EvalOptions& options, const dist::Context& ctx) {
   }
   const nlohmann::json* baseline_ptr = options.baseline.empty() ? nullptr : &baseline;
   LoadedModel m = load_model(options.checkpoint, options.config, options.overrides, options.variant);
+  const torch::Device device =
+      dist::select_device(m.config.run.device, m.config.dist.backend, ctx.local_rank(), ctx.local_size());
+  m.model->to(device);
+  if (ctx.is_root()) spdlog::info("evaluating on {}", dist::describe_device(device));
   const std::string data = options.data.empty() ? m.config.data.valid : options.data;
   if (data.empty()) throw UsageError("no evaluation corpus: pass --data or set data.valid");
   const std::string suite_name =

@@ -86,8 +86,7 @@ LocalScores score(const EvalModel& m, const std::vector<LmItem>& items, const Ba
   for_each_length_batch(
       seqs, limits,
       [&](const torch::Tensor& ids, const std::vector<int64_t>& members) {
-        const auto mask = torch::ones(ids.sizes(), torch::kBool);
-        const auto logp = torch::log_softmax(m.model->forward(ids, mask).to(torch::kFloat64), -1);  // (B,L,V)
+        const auto logp = torch::log_softmax(forward_float64(m.model, ids), -1);  // (B,L,V)
         const auto lp = logp.accessor<double, 3>();
         const auto next = logp.argmax(-1);
         const auto next_a = next.accessor<int64_t, 2>();

@@ -41,10 +41,9 @@ Scores score(const EvalModel& m, bool lm, const std::vector<std::vector<int32_t>
   for_each_length_batch(
       seqs, limits,
       [&](const torch::Tensor& ids, const std::vector<int64_t>& members) {
-        const auto mask = torch::ones(ids.sizes(), torch::kBool);
-        torch::Tensor logits = m.model->forward(ids, mask);
+        torch::Tensor logits = forward_float64(m.model, ids);
         if (lm) logits = logits.select(1, ids.size(1) - 1);  // (B, V): the next token after the prompt
-        const auto probs = torch::softmax(logits.to(torch::kFloat64), -1);
+        const auto probs = torch::softmax(logits, -1);
         const auto pa = probs.accessor<double, 2>();
         const auto best = probs.argmax(-1);
         const auto ba = best.accessor<int64_t, 1>();

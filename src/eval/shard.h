@@ -51,6 +51,10 @@ void combine(std::vector<T>& v, const dist::Context& ctx) {
   STURDY_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, v.data(), static_cast<int>(v.size()), type, MPI_SUM, ctx.world()));
 }
 
+// The logits of `model` for a batch of unpadded sequences `ids` (CPU int64, every token
+// real), moved to the model's device and back: float64 on the CPU.
+torch::Tensor forward_float64(Transformer& model, const torch::Tensor& ids);
+
 // How many sequences one forward takes: at most max_examples, and at most max_tokens
 // tokens (but always at least one sequence).
 struct BatchLimits {

@@ -151,6 +151,13 @@ torch::Tensor adv_init(const torch::Tensor& embeddings, const torch::Tensor& mas
 torch::Tensor adv_init(const torch::Tensor& embeddings, const torch::Tensor& mask, const AdvBall& ball,
                        const AdvInit& init, const std::vector<int64_t>& example_ids, uint64_t seed,
                        uint64_t stream) {
+#ifdef STURDY_HAVE_CUDA_KERNELS
+  // On the GPU: one kernel keyed the same way (Philox per (seed, example id, stream, position)),
+  // instead of this float64 CPU loop and a copy to the device.
+  if (kernels::handles(embeddings)) {
+    return kernels::cuda_adv_init(embeddings, mask, ball, init, example_ids, seed, stream);
+  }
+#endif
   torch::NoGradGuard no_grad;
   check_shapes(embeddings, mask, "embeddings");
   STURDY_CHECK(static_cast<int64_t>(example_ids.size()) == embeddings.size(0),

@@ -76,7 +76,7 @@ class Consistency final : public Objective {
                                      static_cast<uint64_t>(batch.example_ids[static_cast<size_t>(i)])});
         if (static_cast<double>(h >> 11) * 0x1.0p-53 < fraction_) keep.push_back(i);
       }
-      rows = torch::tensor(keep, torch::kInt64);
+      rows = torch::tensor(keep, torch::kInt64).to(view->ids.device());
       noisy_rows.ids = view->ids.index_select(0, rows);
       noisy_rows.mask = view->mask.index_select(0, rows);
       if (view->labels.dim() == 2) noisy_rows.labels = view->labels.index_select(0, rows);

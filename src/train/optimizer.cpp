@@ -79,13 +79,22 @@ double learning_rate(const OptimConfig& c, int64_t step, int64_t total_steps) {
 double clip_grad_norm(const std::vector<NamedParameter>& parameters, double max_norm) {
   torch::NoGradGuard no_grad;
   double total = 0;
-  for (const auto& p : parameters) {
-    if (p.tensor.grad().defined()) {
-      const double n = p.tensor.grad().norm().item<double>();
-      total += n * n;
+  if (!parameters.empty() && parameters.front().tensor.is_cuda()) {
+    // On a GPU: the per-parameter norms stay on the device; one copy to the host, not one each.
+    std::vector<torch::Tensor> norms;
+    for (const auto& p : parameters) {
+      if (p.tensor.grad().defined()) norms.push_back(p.tensor.grad().norm().to(torch::kFloat64));
     }
+    if (!norms.empty()) total = torch::stack(norms).square().sum().sqrt().item<double>();
+  } else {
+    for (const auto& p : parameters) {
+      if (p.tensor.grad().defined()) {
+        const double n = p.tensor.grad().norm().item<double>();
+        total += n * n;
+      }
+    }
+    total = std::sqrt(total);
   }
-  total = std::sqrt(total);
   if (max_norm > 0 && total > max_norm) {
     const double scale = max_norm / (total + 1e-6);
     for (const auto& p : parameters) {

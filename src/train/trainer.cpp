@@ -22,6 +22,7 @@
 #include "sturdy/data/corpus.h"
 #include "sturdy/data/loader.h"
 #include "sturdy/data/sampler.h"
+#include "sturdy/distributed/device.h"
 #include "sturdy/distributed/grad_sync.h"
 #include "sturdy/distributed/watchdog.h"
 #include "sturdy/eval/evaluator.h"
@@ -230,7 +231,7 @@ namespace {
 // one. Rank 0 picks it (walking back past damaged ones) and tells the others, so all load the
 // same. Returns the step to continue from (0: a fresh run).
 int64_t resume(const Config& config, const dist::Context& ctx, const std::vector<NamedParameter>& params,
-               AdamW& optimizer, robust::Objective& objective) {
+               AdamW& optimizer, robust::Objective& objective, const torch::Device& device) {
   if (config.checkpoint.resume == "never") return 0;
   std::string from;
   if (ctx.is_root()) {
@@ -257,19 +258,22 @@ int64_t resume(const Config& config, const dist::Context& ctx, const std::vector
   const int world = ctx.world_size();
   const auto& rng = state.extra.value("rng_cpu", nlohmann::json::array());
   if (state.world_size == world && rng.size() == static_cast<size_t>(world)) {
-    ckpt::restore_rng_state(rng[ctx.rank()].get<std::string>());
+    const std::string note = ckpt::restore_rng_state(rng[ctx.rank()].get<std::string>(), device);
+    if (!note.empty() && ctx.is_root()) spdlog::warn("resume: {}", note);
   } else {
     spdlog::warn("checkpoint written on {} rank(s) with {} RNG state(s), now {} rank(s): the sample stream "
                  "continues exactly, dropout masks are drawn afresh", state.world_size, rng.size(), world);
     torch::manual_seed(config.run.seed ^ (0x9E3779B97F4A7C15ull * static_cast<uint64_t>(state.step + 1)) ^
-                       static_cast<uint64_t>(ctx.rank()));
+                       static_cast<uint64_t>(ctx.rank()));  // seeds the CUDA generators too
   }
   spdlog::info("resumed from {} at step {} ({} samples consumed)", from, state.step, state.consumed_samples);
   return state.step;
 }
 
-LoaderOptions loader_options(const Config& config, int64_t accumulation, const dist::Context& ctx) {
+LoaderOptions loader_options(const Config& config, int64_t accumulation, const dist::Context& ctx,
+                             const torch::Device& device) {
   LoaderOptions lo;
+  lo.pin_memory = device.is_cuda();  // page-locked batches: non-blocking copies to the GPU
   lo.micro_batch = config.data.micro_batch;
   lo.accumulation = accumulation;
   lo.max_length = config.data.max_length;
@@ -431,9 +435,9 @@ class CheckpointPolicy {
  public:
   CheckpointPolicy(const Config& config, const dist::Context& ctx, const GlobalSampler& sampler,
                    const std::vector<NamedParameter>& params, AdamW& optimizer, robust::Objective& objective,
-                   const CorpusInfo& info)
+                   const torch::Device& device, const CorpusInfo& info)
       : config_(config), ctx_(ctx), sampler_(sampler), params_(params), optimizer_(optimizer),
-        objective_(objective), info_(info) {}
+        objective_(objective), device_(device), info_(info) {}
 
   // Rank 0's clock says a timed checkpoint is due (the step vote carries it to the others).
   bool timed_due() const {
@@ -447,7 +451,7 @@ class CheckpointPolicy {
   }
 
   void save(int64_t step) {
-    const auto rng_states = ckpt::gather_strings(ctx_, ckpt::capture_rng_state());
+    const auto rng_states = ckpt::gather_strings(ctx_, ckpt::capture_rng_state(device_));
     // Every rank's objective state (FreeAT's δ) on rank 0, for objective.h5.
     const auto objective_state = objective_.keeps_state() ? ckpt::gather_rank_tensors(ctx_, objective_.state())
                                                            : std::vector<NamedParameter>{};
@@ -481,6 +485,7 @@ class CheckpointPolicy {
   const std::vector<NamedParameter>& params_;
   AdamW& optimizer_;
   robust::Objective& objective_;
+  torch::Device device_;
   const CorpusInfo& info_;
   Clock::time_point t_last_ = Clock::now();
   std::string last_;
@@ -489,7 +494,7 @@ class CheckpointPolicy {
 // One training run: the parts above, put together by run().
 class TrainRun {
  public:
-  TrainRun(const Config& config, const dist::Context& ctx);
+  TrainRun(const Config& config, const dist::Context& ctx, const torch::Device& device);
   TrainSummary run();
 
  private:
@@ -504,6 +509,7 @@ class TrainRun {
 
   const Config& config_;
   const dist::Context& ctx_;
+  torch::Device device_;
   std::shared_ptr<const Tokenizer> tokenizer_;
   CorpusReader corpus_;
   std::unique_ptr<robust::Objective> objective_;
@@ -522,8 +528,8 @@ class TrainRun {
   TrainSummary summary_;
 };
 
-TrainRun::TrainRun(const Config& config, const dist::Context& ctx)
-    : config_(config), ctx_(ctx), tokenizer_(make_tokenizer(config.tokenizer)), corpus_(config.data.train),
+TrainRun::TrainRun(const Config& config, const dist::Context& ctx, const torch::Device& device)
+    : config_(config), ctx_(ctx), device_(device), tokenizer_(make_tokenizer(config.tokenizer)), corpus_(config.data.train),
       guard_(config, ctx) {
   check_corpus();
   objective_ = robust::make_objective(config, tokenizer_);
@@ -544,6 +550,9 @@ TrainRun::TrainRun(const Config& config, const dist::Context& ctx)
     const LoadReport r = load_pretrained(model_, config.model.init_from);
     if (ctx.is_root()) spdlog::info("model.init_from: {} tensors loaded, {} fresh", r.loaded.size(), r.fresh.size());
   }
+  // Initialised on the CPU (the same weights on any device), then moved: parameters, their
+  // gradients, the optimizer state and every objective's tensors live on device_.
+  model_->to(device_);
   params_ = named_parameters(*model_);
   std::vector<torch::Tensor> tensors;
   std::vector<std::string> names;
@@ -555,15 +564,15 @@ TrainRun::TrainRun(const Config& config, const dist::Context& ctx)
   sync_->broadcast_parameters();
   optimizer_ = std::make_unique<AdamW>(params_, config.optim);
   stepper_ = std::make_unique<Stepper>(model_, *objective_, params_, *optimizer_, sync_.get());
-  start_step_ = resume(config, ctx, params_, *optimizer_, *objective_);
+  start_step_ = resume(config, ctx, params_, *optimizer_, *objective_, device_);
   install_preemption_handlers();
-  loader_ = std::make_unique<Loader>(config.data.train, tokenizer_, sampler_, loader_options(config, accumulation_, ctx),
+  loader_ = std::make_unique<Loader>(config.data.train, tokenizer_, sampler_, loader_options(config, accumulation_, ctx, device_),
                                      std::move(augment_transform), std::move(view_transform));
   loader_->start(start_step_);
   preempt_at_ = test_preempt_step_from_env();
   metrics_ = std::make_unique<MetricsWindow>(config, ctx, *sampler_, total_steps_);
   checkpoints_ = std::make_unique<CheckpointPolicy>(config, ctx, *sampler_, params_, *optimizer_, *objective_,
-                                                    corpus_.info());
+                                                    device_, corpus_.info());
 }
 
 void TrainRun::check_corpus() const {
@@ -588,7 +597,7 @@ TrainRun::StepOutcome TrainRun::step(int64_t step) {
   double local_loss = 0;
   int64_t local_tokens = 0;
   std::vector<Batch> batches;
-  for (int64_t micro = 0; micro < accumulation_; ++micro) batches.push_back(loader_->next());
+  for (int64_t micro = 0; micro < accumulation_; ++micro) batches.push_back(to_device(loader_->next(), device_));
   if (done == preempt_at_ && ctx_.is_root()) std::raise(SIGUSR1);
   StepOutcome out;
   for (int64_t replay = 0; replay < replays_; ++replay) {
@@ -622,9 +631,10 @@ TrainRun::StepOutcome TrainRun::step(int64_t step) {
 
 TrainSummary TrainRun::run() {
   const auto& info = corpus_.info();
-  spdlog::info("training {} ({}) on {} rank(s): {} examples, {}, {} parameters, {} steps of {} "
+  spdlog::info("training {} ({}) on {} rank(s), device {}: {} examples, {}, {} parameters, {} steps of {} "
                "examples ({} per rank x {} accumulation)",
-               config_.run.name, objective_->name(), ctx_.world_size(), info.num_examples,
+               config_.run.name, objective_->name(), ctx_.world_size(), dist::describe_device(device_),
+               info.num_examples,
                config_.model.head == ModelHead::kLm ? fmt::format("LM head, prompt fraction {}", config_.data.prompt_fraction)
                                           : fmt::format("{} classes", info.num_classes),
                model_->num_parameters(), total_steps_, config_.data.global_batch, config_.data.micro_batch,
@@ -694,8 +704,10 @@ TrainSummary train(const Config& raw_config, const dist::Context& ctx) {
   // Everything that can be refused (corpus, batch sizes, objective, perturbations) is checked
   // before anything is written into the run folder, so a bad configuration never changes an
   // earlier run's files; config.yaml is written once the first step went through.
+  const torch::Device device =
+      dist::select_device(config.run.device, config.dist.backend, ctx.local_rank(), ctx.local_size());
   if (ctx.is_root()) ensure_dir(config.run.output_dir);
-  TrainRun run(config, ctx);
+  TrainRun run(config, ctx, device);
   return run.run();
 }
 

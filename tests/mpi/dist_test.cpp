@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "sturdy/distributed/communicator.h"
+#include "sturdy/distributed/device.h"
 #include "sturdy/distributed/grad_sync.h"
 #include "sturdy/distributed/watchdog.h"
 
@@ -55,15 +56,36 @@ TEST(Communicator, BroadcastFromRoot) {
 
 TEST(Communicator, BackendChoiceAndGpuCheck) {
   EXPECT_EQ(resolve_backend("auto", false), Backend::kMpi);
-  EXPECT_EQ(resolve_backend("auto", true), Backend::kNccl);
+  EXPECT_EQ(resolve_backend("auto", true), nccl_available() ? Backend::kNccl : Backend::kMpi);
+  EXPECT_EQ(resolve_backend("mpi", true), Backend::kMpi);  // staged through host memory
   EXPECT_THROW(resolve_backend("nccl", false), UsageError);
+  if (!nccl_available()) EXPECT_THROW(resolve_backend("nccl", true), UsageError);
   EXPECT_THROW(resolve_backend("gloo", false), UsageError);
-  EXPECT_EQ(device_for_local_rank(3, 4, 8), 3);
+  EXPECT_EQ(cuda_index_for_rank(3, 4, 8, false), 3);
+  EXPECT_EQ(cuda_index_for_rank(3, 4, 2, true), 1);  // sharing: round-robin
+  EXPECT_EQ(cuda_index_for_rank(0, 2, 1, true), 0);
+  EXPECT_THROW(cuda_index_for_rank(0, 1, 0, true), UsageError);  // no GPU visible
+  EXPECT_THROW(cuda_index_for_rank(4, 4, 8, false), UsageError);  // local rank out of range
   try {
-    device_for_local_rank(0, 8, 4);
+    cuda_index_for_rank(0, 8, 4, false);
     ADD_FAILURE() << "8 ranks on 4 GPUs accepted";
   } catch (const UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("8 ranks run on this node but only 4 GPU(s)"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Device, SelectDevice) {
+  EXPECT_TRUE(select_device("cpu", "auto", 0, 1).is_cpu());
+  EXPECT_EQ(select_device("auto", "auto", 0, 1).is_cuda(), cuda_usable());
+  EXPECT_THROW(select_device("tpu", "auto", 0, 1), UsageError);
+  EXPECT_EQ(describe_device(torch::Device(torch::kCPU)), "cpu");
+  if (!at::hasCUDA()) {
+    try {
+      select_device("cuda", "auto", 0, 1);
+      ADD_FAILURE() << "run.device: cuda accepted by a CPU-only LibTorch";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("built without CUDA"), std::string::npos) << e.what();
+    }
   }
 }
 
@@ -119,9 +141,11 @@ struct Net {
 };
 
 std::vector<torch::Tensor> synced_grads(bool overlap, int micro_steps, int64_t* launched = nullptr,
-                                        bool zero_in_place = false, int64_t* copied_in = nullptr) {
+                                        bool zero_in_place = false, int64_t* copied_in = nullptr,
+                                        bool staged = false) {
   Net net;
   GradSyncOptions o;
+  o.stage_through_host = staged;
   o.bucket_mb = 0.004;  // four buckets
   o.first_bucket_mb = 0.002;
   o.overlap = overlap;
@@ -158,6 +182,23 @@ TEST(GradSync, OverlapGivesBitwiseTheFlatGradients) {
     STURDY_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, g.data_ptr(), static_cast<int>(g.numel()), MPI_FLOAT, MPI_SUM,
                                    ctx().world()));
     EXPECT_TRUE(torch::allclose(flat[i], g, 1e-6, 1e-7)) << "parameter " << i;
+  }
+}
+
+// The path of CUDA gradients on the MPI backend (copy to host buffers, reduce, copy back),
+// exercised on CPU tensors: bitwise the gradients of the in-place reduction, with and
+// without overlap and accumulation.
+TEST(GradSync, StagedThroughHostGivesBitwiseTheSameGradients) {
+  for (bool overlap : {false, true}) {
+    for (int micro : {1, 2}) {
+      const auto direct = synced_grads(overlap, micro);
+      const auto staged = synced_grads(overlap, micro, nullptr, /*zero_in_place=*/true, nullptr, /*staged=*/true);
+      ASSERT_EQ(direct.size(), staged.size());
+      for (size_t i = 0; i < direct.size(); ++i) {
+        EXPECT_TRUE(torch::equal(direct[i], staged[i])) << "overlap " << overlap << " micro " << micro
+                                                         << " parameter " << i;
+      }
+    }
   }
 }
 

@@ -267,6 +267,22 @@ TEST(RngState, RestoreRepeatsTheSameDraws) {
   EXPECT_EQ(gather_strings(dist::Context::get(), saved), std::vector<std::string>{saved});
 }
 
+// A GPU run's state ("cpu:<hex>;cuda:<hex>") read on the CPU: the CPU part is restored, the
+// CUDA part is skipped with a note; malformed parts are refused.
+TEST(RngState, CudaPartIsReadAndSkippedOnTheCpu) {
+  torch::manual_seed(12);
+  const auto saved = capture_rng_state();
+  EXPECT_EQ(saved.find(';'), std::string::npos);
+  const auto a = torch::rand({16});
+  EXPECT_EQ(restore_rng_state(saved), "");
+  const std::string note = restore_rng_state(saved + ";cuda:00ff10");
+  EXPECT_NE(note.find("written on a GPU"), std::string::npos) << note;
+  EXPECT_TRUE(torch::equal(a, torch::rand({16})));
+  EXPECT_THROW(restore_rng_state(saved + ";tpu:00"), UsageError);
+  EXPECT_THROW(restore_rng_state(saved + ";cuda:0g"), UsageError);
+  EXPECT_THROW(restore_rng_state(saved + ";cuda:012"), UsageError);
+}
+
 TEST(Preemption, SignalOnlySetsTheFlag) {
   sturdy::install_preemption_handlers();
   sturdy::clear_preemption();

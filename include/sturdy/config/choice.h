@@ -228,6 +228,19 @@ struct ChoiceTable<Precision> {
   };
 };
 
+// run.device: where the model, batches and every objective's tensors live. auto: CUDA
+// when LibTorch was built with it and a GPU is visible, else the CPU.
+enum class DeviceKind { kAuto, kCpu, kCuda };
+template <>
+struct ChoiceTable<DeviceKind> {
+  static constexpr const char* key = "run.device";
+  static constexpr ChoiceName<DeviceKind> names[] = {
+      {DeviceKind::kAuto, "auto"},
+      {DeviceKind::kCpu, "cpu"},
+      {DeviceKind::kCuda, "cuda"},
+  };
+};
+
 enum class DistBackend { kAuto, kMpi, kNccl };
 template <>
 struct ChoiceTable<DistBackend> {

@@ -20,6 +20,7 @@ struct RunConfig {
   std::string name = "sturdy";
   std::string output_dir = "runs/sturdy";
   uint64_t seed = 1;
+  Choice<DeviceKind> device = DeviceKind::kAuto;  // auto | cpu | cuda; local rank r drives visible GPU r
 };
 
 struct DataConfig {

@@ -40,6 +40,14 @@ struct Batch {
   int64_t epoch = 0;
 };
 
+// The batch's tensors (and its perturbed view's) on `device`. From pinned host memory
+// (LoaderOptions::pin_memory) the copies are non-blocking: they queue on the device's
+// current stream, behind nothing the host waits for. The CPU device returns `batch` as is.
+Batch to_device(Batch batch, const torch::Device& device);
+
+// Moves the batch's tensors (and its view's) into page-locked host memory.
+void pin_batch(Batch& batch);
+
 // Tokenizes text `index` of a batch; empty: Tokenizer::encode.
 using EncodeFn = std::function<std::vector<int32_t>(size_t index, std::string_view text)>;
 
@@ -94,6 +102,7 @@ struct LoaderOptions {
   bool lm = false;               // LM batches (make_lm_batch); transforms perturb the prompt only
   double prompt_fraction = 0.5;  // LM: share of words in the prompt (data.prompt_fraction)
   SubwordSampling subword;       // augment.subword_alpha / subword_nbest, run.seed
+  bool pin_memory = false;       // batches in page-locked memory (for copies to a GPU)
   int rank = 0;
   int world = 1;
 };
@@ -122,7 +131,8 @@ class Loader {
  private:
   void stop();
   void work(int worker);
-  Batch produce(const CorpusReader& reader, int64_t job) const;
+  Batch produce(const CorpusReader& reader, int64_t job) const;  // produce_texts, pinned if asked
+  Batch produce_texts(const CorpusReader& reader, int64_t job) const;
   Batch produce_lm(std::vector<Example> examples, int64_t step, int64_t micro, int64_t epoch) const;
   // The loader's tokenization of view `view` (0: the training text, 1: the consistency view).
   EncodeFn encoder(const std::vector<int64_t>& ids, int64_t epoch, uint64_t view) const;

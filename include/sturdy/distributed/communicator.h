@@ -27,15 +27,14 @@ const char* dtype_name(DType t);
 
 enum class Backend { kMpi, kNccl };
 const char* backend_name(Backend b);
-// dist.backend (auto | mpi | nccl) -> the backend for tensors on CUDA (`on_cuda`) or CPU; throws
-// UsageError for a text that names no backend, mpi for CUDA tensors or nccl for CPU tensors.
+// dist.backend (auto | mpi | nccl) -> the backend for tensors on CUDA (`on_cuda`) or CPU. auto: nccl
+// for CUDA tensors when this build has it, else mpi (which takes CUDA tensors staged through host
+// memory, see GradSync). UsageError for a text that names no backend, or nccl for CPU tensors or
+// in a build without NCCL.
 Backend resolve_backend(const Choice<DistBackend>& backend, bool on_cuda);
 // True when this build has the NCCL backend.
 bool nccl_available();
 
-// The CUDA device of this rank: its local rank. Throws UsageError naming both numbers
-// when more ranks run on this node than GPUs are visible.
-int device_for_local_rank(int local_rank, int local_size, int visible_gpus);
 
 // One outstanding collective.
 class Work {

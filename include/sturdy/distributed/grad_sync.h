@@ -22,6 +22,9 @@
 // gives when every rank has the same batch) - and it stays right for any split of the
 // global batch over ranks and accumulation micro-steps.
 //
+// CUDA parameters: NCCL reduces the buckets on the GPU (its own stream, ordered with
+// events); the MPI backend reduces pinned host copies of them (stage_through_host).
+//
 // Accumulation: set_sync(false) for the non-final micro-steps (DDP's no_sync), true for
 // the last. A second gradient for a parameter whose bucket already left fails loudly.
 #pragma once
@@ -46,6 +49,9 @@ struct GradSyncOptions {
   bool overlap = true;            // start buckets during backward
   int64_t check_every = 100;      // parameter-agreement check period in steps (0: never)
   double timeout_s = 300.0;       // watchdog timeout for every collective
+  // Reduce copies of the buckets in host memory (always so for CUDA parameters on the MPI
+  // backend; settable here so that the CPU tests cover that path).
+  bool stage_through_host = false;
 
   static GradSyncOptions from(const DistConfig& c);
 };
@@ -112,7 +118,9 @@ class GradSync {
   Backend backend_ = Backend::kMpi;
   std::unique_ptr<Communicator> comm_;
   std::vector<Bucket> buckets_;
-  std::vector<torch::Tensor> flat_;       // one staging buffer per bucket
+  std::vector<torch::Tensor> flat_;       // one buffer per bucket (the gradients are views into it)
+  bool staged_ = false;                   // the collectives run on host_ (see stage_through_host)
+  std::vector<torch::Tensor> host_;       // host copies of flat_ (pinned for CUDA buckets)
   std::vector<int64_t> bucket_of_;        // parameter -> bucket (-1: not synced)
   std::vector<int64_t> offset_in_bucket_; // parameter -> element offset in its bucket
   // Per step: which parameters' gradients are final, buckets' missing counts, launches.

@@ -134,6 +134,8 @@ struct TransformerImpl : torch::nn::Module {
 
   const ModelConfig& config() const { return config_; }
   int64_t num_parameters() const;
+  // Where the parameters live (the token embedding's device).
+  torch::Device device() const { return tok_embeddings->weight.device(); }
 
   ModelConfig config_;
   torch::nn::Embedding tok_embeddings{nullptr};
