@@ -243,6 +243,10 @@ case("config: YAML syntax error", train(config=broken), 2, ["broken.yaml", "YAML
 case("config: missing file", train(config="nowhere.yaml"), 2, ["nowhere.yaml", "cannot open"])
 case("config: file name with a newline", train(config="no\nsuch.yaml"), 2, ["no\\nsuch.yaml", "cannot open"])
 case("config: unknown objective kind", train("objective.kind=magic"), 2, ["objective.kind", "'magic'"])
+case("config: unknown run.device", train("run.device=gpu"), 2, ["run.device", "'gpu'", "auto, cpu, cuda"])
+if shutil.which("nvidia-smi") is None:  # this build's LibTorch is CPU-only (Debian's): cuda is refused up front
+    case("config: run.device cuda without CUDA", train("run.device=cuda"), 2,
+         ["run.device: cuda", "built without CUDA", "run.device: cpu"])
 case("config: attack_augment with an LM head", train("objective.kind=attack_augment", "model.head=lm", "model.causal=true"),
      2, ["objective.kind attack_augment needs model.head classifier"])
 case("config: attack_augment edit op that cannot edit a word",
