@@ -553,10 +553,6 @@ nlohmann::json run_eval(const EvalOptions& options, const dist::Context& ctx) {
   }
   const nlohmann::json* baseline_ptr = options.baseline.empty() ? nullptr : &baseline;
   LoadedModel m = load_model(options.checkpoint, options.config, options.overrides, options.variant);
-  const torch::Device device =
-      dist::select_device(m.config.run.device, m.config.dist.backend, ctx.local_rank(), ctx.local_size());
-  m.model->to(device);
-  if (ctx.is_root()) spdlog::info("evaluating on {}", dist::describe_device(device));
   const std::string data = options.data.empty() ? m.config.data.valid : options.data;
   if (data.empty()) throw UsageError("no evaluation corpus: pass --data or set data.valid");
   const std::string suite_name =
@@ -571,8 +567,11 @@ nlohmann::json run_eval(const EvalOptions& options, const dist::Context& ctx) {
                baseline_ptr, options.baseline, /*layout=*/true);
   }
   const CorpusReader reader(data);
-  spdlog::info("evaluating {} on {} ({} examples, suite {}, {} rank(s))", m.checkpoint_dir, data, reader.size(),
-               suite.origin, ctx.world_size());
+  const torch::Device device =
+      dist::select_device(m.config.run.device, m.config.dist.backend, ctx.local_rank(), ctx.local_size());
+  m.model->to(device);
+  spdlog::info("evaluating {} on {} ({} examples, suite {}, {} rank(s), device {})", m.checkpoint_dir, data,
+               reader.size(), suite.origin, ctx.world_size(), dist::describe_device(device));
 
   const EvalModel em{m.model, *m.tokenizer, m.config.data.max_length, m.label_names};
   EvalWork work;
