@@ -66,7 +66,8 @@ void add_step_bench(CLI::App& bench, int* exit_code) {
                   "objective.fraction of consistency and attack_augment: share of examples with a view / attacked")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--objectives", o->objectives,
-                  fmt::format("Comma-separated objectives of {} (default: all)", choice_help<ObjectiveKind>()));
+                  fmt::format("Comma-separated objectives of {} (default: all); NAME@L puts δ on the output of "
+                              "block L (objective.layer), e.g. freelb@7", choice_help<ObjectiveKind>()));
   cmd->add_option("--batch", o->batch, "Examples per step");
   cmd->add_option("--iters", o->iters, "Timed steps per objective (median reported)");
   cmd->add_option("--threads", o->threads, "LibTorch threads");
@@ -118,9 +119,17 @@ void add_step_bench(CLI::App& bench, int* exit_code) {
       const std::string name = list.substr(pos, comma - pos);
       pos = comma + 1;
       if (name.empty()) continue;
-      const ObjectiveKind kind = parse_choice<ObjectiveKind>(name, "--objectives");
+      const size_t at = name.find('@');
+      const ObjectiveKind kind = parse_choice<ObjectiveKind>(name.substr(0, at), "--objectives");
       Config c = config;
       c.objective.kind = kind;
+      if (at != std::string::npos) {
+        const std::string layer = name.substr(at + 1);
+        STURDY_USAGE_CHECK(!layer.empty() && layer.find_first_not_of("0123456789") == std::string::npos &&
+                               std::stoll(layer) <= o->layers,
+                           "--objectives: '{}': the layer after '@' must be 0..{} (--layers)", name, o->layers);
+        c.objective.layer = std::stoll(layer);
+      }
       if (kind == ObjectiveKind::kPgd) c.objective.steps = 3;
       torch::manual_seed(1);
       Transformer model(c.model);
@@ -153,6 +162,7 @@ void add_step_bench(CLI::App& bench, int* exit_code) {
       if (kind == ObjectiveKind::kConsistency || kind == ObjectiveKind::kAttackAugment) {
         note = fmt::format("fraction {}", o->fraction);
       }
+      if (c.objective.layer > 0) note += fmt::format("{}layer {} of {}", note.empty() ? "" : ", ", c.objective.layer, o->layers);
       std::printf("%-14s %10.1f %8s %12.0f %s\n", name.c_str(), ms,
                   erm_ms > 0 ? fmt::format("{:.2f}", ms / erm_ms).c_str() : "-", tps, note.c_str());
       std::fflush(stdout);

@@ -74,6 +74,11 @@ void for_each_field(Config_& c, F&& f) {
   f("objective", "edit_ops", c.objective.edit_ops);
   f("objective", "edit_draws", c.objective.edit_draws);
   f("objective", "max_word_share", c.objective.max_word_share);
+  f("objective", "layer", c.objective.layer);
+  f("objective", "epsilon_relative", c.objective.epsilon_relative);
+  f("objective", "noise", c.objective.noise);
+  f("objective", "sigma", c.objective.sigma);
+  f("objective", "flood", c.objective.flood);
 
   f("optim", "lr", c.optim.lr);
   f("optim", "weight_decay", c.optim.weight_decay);
@@ -654,6 +659,26 @@ void validate_config(const Config& c, const std::string& origin) {
   non_negative("objective.lambda", c.objective.lambda);
   positive("objective.replays", c.objective.replays);
   positive("objective.edit_draws", c.objective.edit_draws);
+  non_negative("objective.epsilon_relative", c.objective.epsilon_relative);
+  non_negative("objective.sigma", c.objective.sigma);
+  non_negative("objective.flood", c.objective.flood);
+  if (c.objective.layer < 0 || c.objective.layer > c.model.layers) {
+    fail(fmt::format("objective.layer must be in 0..model.layers ({}) (got {}): 0 is the embedding output, L the "
+                     "output of block L", c.model.layers, c.objective.layer));
+  }
+  if (c.objective.layer > 0 || c.objective.epsilon_relative > 0) {
+    switch (c.objective.kind.value()) {
+      case ObjectiveKind::kFgm: case ObjectiveKind::kPgd: case ObjectiveKind::kFreeAt:
+      case ObjectiveKind::kFreeLb: case ObjectiveKind::kSmart: break;
+      case ObjectiveKind::kR3f:
+        if (c.objective.epsilon_relative > 0) fail("objective.epsilon_relative: r3f has no epsilon (its noise scale is objective.sigma)");
+        break;
+      default:
+        fail(fmt::format("objective.{} applies to fgm, pgd, freeat, freelb, smart{}, not objective.kind {}",
+                         c.objective.layer > 0 ? "layer" : "epsilon_relative",
+                         c.objective.layer > 0 ? " and r3f" : "", c.objective.kind));
+    }
+  }
   if (!(c.objective.max_word_share > 0 && c.objective.max_word_share <= 1)) {
     fail(fmt::format("objective.max_word_share must be in (0, 1] (got {})", c.objective.max_word_share));
   }

@@ -306,9 +306,10 @@ torch::Tensor TransformerImpl::embed(const torch::Tensor& ids) {
   return tok_embeddings(ids);
 }
 
-torch::Tensor TransformerImpl::encode(const torch::Tensor& embeddings, const torch::Tensor& mask) {
+TransformerImpl::BlockInputs TransformerImpl::block_inputs(const torch::Tensor& embeddings, const torch::Tensor& mask,
+                                                          const char* what) {
   STURDY_CHECK(embeddings.dim() == 3 && embeddings.size(2) == config_.dim,
-               "embeddings must be (B,T,{}) floating, got {}", config_.dim, describe(embeddings));
+               "{} must be (B,T,{}) floating, got {}", what, config_.dim, describe(embeddings));
   const int64_t B = embeddings.size(0), T = embeddings.size(1);
   STURDY_CHECK(mask.scalar_type() == torch::kBool && mask.dim() == 2 && mask.size(0) == B &&
                    mask.size(1) == T,
@@ -327,10 +328,35 @@ torch::Tensor TransformerImpl::encode(const torch::Tensor& embeddings, const tor
   }
   const auto bias = torch::zeros(allowed.sizes(), embeddings.options())
                         .masked_fill_(allowed.logical_not(), kMaskValue);
+  return {cos, sin, bias};
+}
 
-  auto x = dropout_->apply(0, embeddings, is_training());
-  for (const auto& layer : *layers) x = layer->as<TransformerBlock>()->forward(x, cos, sin, bias);
-  return norm(x);
+torch::Tensor TransformerImpl::run_blocks(torch::Tensor x, const BlockInputs& in, int64_t first, int64_t last) {
+  for (int64_t i = first; i < last; ++i) {
+    x = (*layers)[static_cast<size_t>(i)]->as<TransformerBlock>()->forward(x, in.cos, in.sin, in.bias);
+    ++block_forwards_;
+  }
+  return x;
+}
+
+torch::Tensor TransformerImpl::encode(const torch::Tensor& embeddings, const torch::Tensor& mask) {
+  return upper(embeddings, mask, 0);
+}
+
+torch::Tensor TransformerImpl::lower(const torch::Tensor& embeddings, const torch::Tensor& mask, int64_t layer) {
+  STURDY_CHECK(layer >= 0 && layer <= config_.layers, "perturbation site {} outside 0..{} (model.layers)", layer,
+               config_.layers);
+  if (layer == 0) return embeddings;
+  const BlockInputs in = block_inputs(embeddings, mask, "embeddings");
+  return run_blocks(dropout_->apply(0, embeddings, is_training()), in, 0, layer);
+}
+
+torch::Tensor TransformerImpl::upper(const torch::Tensor& site, const torch::Tensor& mask, int64_t layer) {
+  STURDY_CHECK(layer >= 0 && layer <= config_.layers, "perturbation site {} outside 0..{} (model.layers)", layer,
+               config_.layers);
+  const BlockInputs in = block_inputs(site, mask, layer == 0 ? "embeddings" : "block outputs");
+  auto x = layer == 0 ? dropout_->apply(0, site, is_training()) : site;
+  return norm(run_blocks(x, in, layer, config_.layers));
 }
 
 torch::Tensor TransformerImpl::head(const torch::Tensor& hidden, const torch::Tensor& mask) {

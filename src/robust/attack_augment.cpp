@@ -46,7 +46,7 @@ bool attack_augment_selects(uint64_t seed, double fraction, int64_t epoch, int64
 AttackAugment::AttackAugment(const Config& config, std::shared_ptr<const Tokenizer> tokenizer)
     : tokenizer_(std::move(tokenizer)), editor_(make_editor(config)), seed_(config.run.seed),
       fraction_(config.objective.fraction), max_word_share_(config.objective.max_word_share),
-      max_length_(config.data.max_length) {
+      max_length_(config.data.max_length), flood_(config.objective.flood) {
   STURDY_CHECK(tokenizer_ != nullptr, "attack_augment needs the tokenizer");
 }
 
@@ -70,10 +70,18 @@ MicroStepResult AttackAugment::micro_step(Transformer& model, const Batch& batch
   // The clean term; its backward also leaves ∂L/∂e, which ranks the words.
   auto e = model->embed(batch.ids);
   if (!rows.empty()) e.retain_grad();
-  auto clean = cross_entropy_sum(model->head(model->encode(e, batch.mask), batch.mask), batch.labels);
+  auto clean_logits = model->head(model->encode(e, batch.mask), batch.mask);
+  torch::Tensor clean, clean_plain;  // the term in the backward (flooded when objective.flood > 0), Σ CE
+  if (flood_ > 0) {
+    const auto per = cross_entropy_per_example(clean_logits, batch.labels);
+    clean = flooded_sum(per, flood_);
+    clean_plain = per.sum();
+  } else {
+    clean = clean_plain = cross_entropy_sum(clean_logits, batch.labels);
+  }
   before_backward(rows.empty());
   (clean * scale).backward();
-  const double clean_sum = clean.item<double>();
+  const double clean_sum = clean_plain.item<double>();
   if (rows.empty()) return {clean_sum, clean_sum};
 
   last_ = search(model, batch, rows, e.detach(), e.grad());
@@ -90,8 +98,9 @@ MicroStepResult AttackAugment::micro_step(Transformer& model, const Batch& batch
   if (texts.empty()) return {clean_sum, clean_sum};
   const Batch adv_batch = make_batch(*tokenizer_, texts, labels, max_length_);
   const auto device = batch.ids.device();
-  auto adv = cross_entropy_sum(model->forward(adv_batch.ids.to(device), adv_batch.mask.to(device)),
-                               adv_batch.labels.to(device));
+  auto adv_logits = model->forward(adv_batch.ids.to(device), adv_batch.mask.to(device));
+  auto adv = flood_ > 0 ? flooded_sum(cross_entropy_per_example(adv_logits, adv_batch.labels.to(device)), flood_)
+                        : cross_entropy_sum(adv_logits, adv_batch.labels.to(device));
   before_backward(true);
   (adv * scale).backward();
   return {clean_sum, clean_sum + adv.item<double>()};

@@ -19,29 +19,109 @@ torch::Tensor logits_with_delta(Transformer& model, const torch::Tensor& embeddi
   return model->head(model->encode(embeddings + delta, batch.mask), batch.mask);
 }
 
+// objective.epsilon, or objective.epsilon_relative when that is set (then in units of each
+// example's activation norm at the site, see Site).
+double epsilon_of(const ObjectiveConfig& c) { return c.epsilon_relative > 0 ? c.epsilon_relative : c.epsilon; }
+
 AdvBall ball_from(const ObjectiveConfig& c, AdvScope scope = AdvScope::kExample) {
   AdvBall ball;
   ball.norm = c.norm.value();
   ball.scope = scope;
-  ball.epsilon = c.epsilon;
+  ball.epsilon = epsilon_of(c);
   return ball;
 }
+
+// A CE term of an objective: `objective` goes into the backward (flooded when
+// objective.flood > 0), `plain` is Σ CE for the log. Without flooding both are
+// cross_entropy_sum, op for op.
+struct CeTerm {
+  torch::Tensor objective, plain;
+};
+CeTerm ce_term(const torch::Tensor& logits, const torch::Tensor& labels, double flood) {
+  if (flood <= 0) {
+    auto s = cross_entropy_sum(logits, labels);
+    return {s, s};
+  }
+  auto per = cross_entropy_per_example(logits, labels);
+  return {flooded_sum(per, flood), per.sum()};
+}
+
+// Where δ is added (objective.layer; docs/robustness.md, "Perturbing a hidden layer").
+//   layer 0: the embedding output. fresh() looks the embeddings up again for every forward,
+//            so each backward reaches tok_embeddings, exactly as the objectives did before
+//            layers existed (same ops, bitwise the same gradients); finish() does nothing.
+//   layer L: the blocks below L run once, here. fresh() returns one detached leaf holding
+//            their output; every backward through the upper blocks accumulates ∂/∂(site)
+//            in it, and finish() pushes that sum through the lower blocks in one backward
+//            (by linearity the gradient of running them once per backward).
+// With objective.epsilon_relative > 0 (`relative`), δ is measured in units of each example's
+// activation norm s_i at the site (Frobenius for l2 balls, RMS for linf): logits(x, δ) adds
+// s_i·δ_i, so a ball of radius epsilon_relative is that share of the example's norm, and
+// step sizes and initial magnitudes are in the same units.
+class Site {
+ public:
+  Site(Transformer& model, const Batch& batch, int64_t layer, bool relative = false, AdvNorm norm = AdvNorm::kL2)
+      : model_(model), batch_(batch), layer_(layer) {
+    if (layer_ > 0) {
+      out_ = model_->lower(model_->embed(batch_.ids), batch_.mask, layer_);
+      leaf_ = out_.detach().requires_grad_(true);
+    }
+    if (relative) {
+      torch::NoGradGuard no_grad;
+      const auto x = layer_ > 0 ? leaf_.detach() : model_->embed(batch_.ids);
+      const auto m = batch_.mask.unsqueeze(-1).to(x.dtype());
+      auto norms = (x * m).square().sum({1, 2}).sqrt();  // (B) Frobenius
+      if (norm == AdvNorm::kLinf) {
+        norms = norms / (batch_.mask.sum(1).to(x.dtype()).clamp_min(1.0) * static_cast<double>(x.size(2))).sqrt();
+      }
+      scale_ = norms.clamp_min(1e-12).view({-1, 1, 1});
+    }
+  }
+  // The activation to perturb (see above).
+  torch::Tensor fresh() { return layer_ > 0 ? leaf_ : model_->embed(batch_.ids); }
+  torch::Tensor logits(const torch::Tensor& x) {
+    return model_->head(model_->upper(x, batch_.mask, layer_), batch_.mask);
+  }
+  torch::Tensor logits(const torch::Tensor& x, const torch::Tensor& delta) {
+    return logits(x + (scale_.defined() ? delta * scale_ : delta));
+  }
+  // Clean and perturbed rows as one batch of 2B through the upper part: {f(x), f(x + z)}.
+  std::pair<torch::Tensor, torch::Tensor> logits_pair(const torch::Tensor& x, const torch::Tensor& z) {
+    const auto mask = torch::cat({batch_.mask, batch_.mask}, 0);
+    auto both = model_->head(model_->upper(torch::cat({x, x + z}, 0), mask, layer_), mask);
+    const int64_t b = x.size(0);
+    return {both.narrow(0, 0, b), both.narrow(0, b, b)};
+  }
+  // Layer L: the lower blocks' backward, once, with everything the objective accumulated.
+  void finish(const BeforeBackward& before_backward) {
+    if (layer_ == 0 || !leaf_.grad().defined()) return;
+    before_backward(true);
+    out_.backward(leaf_.grad());
+  }
+
+ private:
+  Transformer& model_;
+  const Batch& batch_;
+  int64_t layer_;
+  torch::Tensor out_, leaf_, scale_;
+};
 
 // erm and augment: CE(x) (augment's perturbation happened in the loader).
 class Erm final : public Objective {
  public:
-  explicit Erm(ObjectiveKind kind) : kind_(kind) {}
+  Erm(ObjectiveKind kind, double flood) : kind_(kind), flood_(flood) {}
   std::string name() const override { return choice_name(kind_); }
   MicroStepResult micro_step(Transformer& model, const Batch& batch, double scale,
                              const BeforeBackward& before_backward) override {
-    auto loss = cross_entropy_sum(model->forward(batch.ids, batch.mask), batch.labels);
+    auto loss = ce_term(model->forward(batch.ids, batch.mask), batch.labels, flood_);
     before_backward(true);
-    (loss * scale).backward();
-    return {loss.item<double>(), loss.item<double>()};
+    (loss.objective * scale).backward();
+    return {loss.plain.item<double>(), loss.objective.item<double>()};
   }
 
  private:
   ObjectiveKind kind_;
+  double flood_;
 };
 
 // Pads two batches to one length and stacks them: one forward of 2B instead of two of B.
@@ -59,7 +139,8 @@ std::pair<torch::Tensor, torch::Tensor> stack_views(const Batch& a, const Batch&
 // those. The choice depends on the example id only, never on ranks or micro-batching.
 class Consistency final : public Objective {
  public:
-  Consistency(double lambda, double fraction, uint64_t seed) : lambda_(lambda), fraction_(fraction), seed_(seed) {}
+  Consistency(double lambda, double fraction, uint64_t seed, double flood)
+      : lambda_(lambda), fraction_(fraction), seed_(seed), flood_(flood) {}
   std::string name() const override { return choice_name(ObjectiveKind::kConsistency); }
   bool needs_perturbed_view() const override { return true; }
   MicroStepResult micro_step(Transformer& model, const Batch& batch, double scale,
@@ -84,82 +165,85 @@ class Consistency final : public Objective {
     }
     const int64_t n = view->ids.size(0);
     if (n == 0) {  // no example drew a perturbed view in this micro-batch: plain CE
-      auto ce = cross_entropy_sum(model->forward(batch.ids, batch.mask), batch.labels);
+      auto ce = ce_term(model->forward(batch.ids, batch.mask), batch.labels, flood_);
       before_backward(true);
-      (ce * scale).backward();
-      const double c = ce.item<double>();
-      return {c, c};
+      (ce.objective * scale).backward();
+      return {ce.plain.item<double>(), ce.objective.item<double>()};
     }
     auto [ids, mask] = stack_views(batch, *view);
     auto logits = model->forward(ids, mask);
     auto clean = logits.narrow(0, 0, b);
     auto noisy = logits.narrow(0, b, n);
-    auto ce = cross_entropy_sum(clean, batch.labels);
+    auto ce = ce_term(clean, batch.labels, flood_);
     auto paired = rows.defined() ? clean.index_select(0, rows) : clean;
     // Classifier: Σ over rows; LM: over aligned continuation positions, each example weighted as in CE.
     auto paired_labels = !batch.labels.defined() || batch.labels.dim() < 2 ? batch.labels
                          : rows.defined() ? batch.labels.index_select(0, rows) : batch.labels;
     auto kl = sym_kl_sum(paired, paired_labels, noisy, view->labels);
     before_backward(true);
-    ((ce + lambda_ * kl) * scale).backward();
-    const double c = ce.item<double>();
-    return {c, c + lambda_ * kl.item<double>()};
+    ((ce.objective + lambda_ * kl) * scale).backward();
+    return {ce.plain.item<double>(), ce.objective.item<double>() + lambda_ * kl.item<double>()};
   }
 
  private:
   static constexpr uint64_t kConsistencyRows = 0x636f6e73;  // "cons"
   double lambda_, fraction_;
   uint64_t seed_;
+  double flood_;
 };
 
-// fgm: CE(x) + CE(x + ε·g/‖g‖), g = ∂CE/∂e per example (l2) or sign(g) (linf).
+// fgm: CE(x) + CE(x + ε·g/‖g‖), g = ∂CE/∂x per example (l2) or sign(g) (linf), x the site.
 class Fgm final : public Objective {
  public:
-  explicit Fgm(const ObjectiveConfig& c) : ball_(ball_from(c)), epsilon_(c.epsilon) {}
+  explicit Fgm(const ObjectiveConfig& c) : c_(c), ball_(ball_from(c)) {}
   std::string name() const override { return choice_name(ObjectiveKind::kFgm); }
   MicroStepResult micro_step(Transformer& model, const Batch& batch, double scale,
                              const BeforeBackward& before_backward) override {
-    auto e = model->embed(batch.ids);
-    e.retain_grad();
-    auto clean = cross_entropy_sum(model->head(model->encode(e, batch.mask), batch.mask), batch.labels);
+    Site site(model, batch, c_.layer, c_.epsilon_relative > 0, ball_.norm);
+    auto x = site.fresh();
+    if (c_.layer == 0) x.retain_grad();
+    auto clean = ce_term(site.logits(x), batch.labels, c_.flood);
     before_backward(false);
-    (clean * scale).backward();
-    // The clean backward left ∂(scale·CE)/∂e in e.grad(); its direction is what matters.
-    auto delta = adv_step_project(torch::zeros_like(e), e.grad(), batch.mask, ball_, epsilon_);
-    auto adv = cross_entropy_sum(logits_with_delta(model, model->embed(batch.ids), delta, batch), batch.labels);
+    (clean.objective * scale).backward();
+    // The clean backward left ∂(scale·CE)/∂x in x.grad(); its direction is what matters.
+    auto delta = adv_step_project(torch::zeros_like(x), x.grad(), batch.mask, ball_, ball_.epsilon);
+    auto adv = ce_term(site.logits(site.fresh(), delta), batch.labels, c_.flood);
     before_backward(true);
-    (adv * scale).backward();
-    return {clean.item<double>(), adv.item<double>()};
+    (adv.objective * scale).backward();
+    site.finish(before_backward);
+    return {clean.plain.item<double>(), adv.objective.item<double>()};
   }
 
  private:
+  ObjectiveConfig c_;
   AdvBall ball_;
-  double epsilon_;
 };
 
 // pgd: K ascent steps δ ← Π_ε(δ + α·ĝ) from a random start, each computing only ∂L/∂δ
-// (autograd::grad: no parameter gradients); then descent on CE(x + δ).
+// (autograd::grad: no parameter gradients, and at layer L only through the blocks above
+// it); then descent on CE(x + δ).
 class Pgd final : public Objective {
  public:
   Pgd(const ObjectiveConfig& c, uint64_t seed) : c_(c), ball_(ball_from(c)), seed_(seed) {}
   std::string name() const override { return choice_name(ObjectiveKind::kPgd); }
   MicroStepResult micro_step(Transformer& model, const Batch& batch, double scale,
                              const BeforeBackward& before_backward) override {
-    auto e = model->embed(batch.ids);
-    auto e_fixed = e.detach();
-    AdvInit init{AdvInitKind::kUniform, c_.init > 0 ? c_.init : c_.epsilon};
-    auto delta = adv_init(e_fixed, batch.mask, ball_, init, batch.example_ids, seed_, delta_stream(batch, kPgdStart));
+    Site site(model, batch, c_.layer, c_.epsilon_relative > 0, ball_.norm);
+    auto x = site.fresh();
+    auto x_fixed = x.detach();
+    AdvInit init{AdvInitKind::kUniform, c_.init > 0 ? c_.init : ball_.epsilon};
+    auto delta = adv_init(x_fixed, batch.mask, ball_, init, batch.example_ids, seed_, delta_stream(batch, kPgdStart));
     for (int64_t k = 0; k < c_.steps; ++k) {
       delta.requires_grad_(true);
-      auto loss = cross_entropy_sum(logits_with_delta(model, e_fixed, delta, batch), batch.labels);
+      auto loss = ce_term(site.logits(x_fixed, delta), batch.labels, c_.flood).objective;
       auto g = torch::autograd::grad({loss}, {delta})[0];
       delta = adv_step_project(delta.detach(), g, batch.mask, ball_, c_.step_size);
     }
-    auto adv = cross_entropy_sum(logits_with_delta(model, e, delta, batch), batch.labels);
+    auto adv = ce_term(site.logits(x, delta), batch.labels, c_.flood);
     before_backward(true);
-    (adv * scale).backward();
-    const double adv_sum = adv.item<double>();
-    return {adv_sum, adv_sum};
+    (adv.objective * scale).backward();
+    site.finish(before_backward);
+    return {adv.plain.item<double>(), adv.objective.item<double>()};
   }
 
  private:
@@ -199,15 +283,16 @@ class FreeAt final : public Objective {
   }
   MicroStepResult micro_step(Transformer& model, const Batch& batch, double scale,
                              const BeforeBackward& before_backward) override {
-    auto e = model->embed(batch.ids);
-    auto delta = fit(e, batch.mask).requires_grad_(true);
-    auto loss = cross_entropy_sum(logits_with_delta(model, e, delta, batch), batch.labels);
+    Site site(model, batch, c_.layer, c_.epsilon_relative > 0, ball_.norm);
+    auto x = site.fresh();
+    auto delta = fit(x, batch.mask).requires_grad_(true);
+    auto loss = ce_term(site.logits(x, delta), batch.labels, c_.flood);
     before_backward(true);
-    (loss * scale).backward();
-    const double step = c_.step_size > 0 ? c_.step_size : c_.epsilon;
+    (loss.objective * scale).backward();
+    const double step = c_.step_size > 0 ? c_.step_size : ball_.epsilon;
     delta_ = adv_step_project(delta.detach(), delta.grad(), batch.mask, ball_, step);
-    const double s = loss.item<double>();
-    return {s, s};
+    site.finish(before_backward);
+    return {loss.plain.item<double>(), loss.objective.item<double>()};
   }
 
  private:
@@ -229,6 +314,7 @@ class FreeAt final : public Objective {
 
 // freelb: K steps; each backward accumulates θ-grads of L/K; δ ← Π_ε(δ + α·g/‖g‖_F)
 // per example; δ₀ ~ U(-1, 1)·init/√(L_i·d); dropout masks reused across the K steps.
+// At layer L the blocks below it run once and their backward once (Site::finish).
 class FreeLb final : public Objective {
  public:
   FreeLb(const ObjectiveConfig& c, uint64_t seed) : c_(c), ball_(ball_from(c)), seed_(seed) {}
@@ -236,22 +322,24 @@ class FreeLb final : public Objective {
   MicroStepResult micro_step(Transformer& model, const Batch& batch, double scale,
                              const BeforeBackward& before_backward) override {
     const int64_t k_steps = c_.steps;
-    auto delta = init(model->embed(batch.ids).detach(), batch);
     model->reuse_dropout_masks(true);
     double first = 0, last = 0;
     try {
+      Site site(model, batch, c_.layer, c_.epsilon_relative > 0, ball_.norm);
+      auto delta = init(site.fresh().detach(), batch);
       for (int64_t k = 0; k < k_steps; ++k) {
-        // The embedding is recomputed each step so its gradient reaches tok_embeddings K times,
-        // as in the reference implementation.
-        auto e = model->embed(batch.ids);
+        // Layer 0: the embedding is recomputed each step so its gradient reaches
+        // tok_embeddings K times, as in the reference implementation.
+        auto x = site.fresh();
         delta.requires_grad_(true);
-        auto loss = cross_entropy_sum(logits_with_delta(model, e, delta, batch), batch.labels);
+        auto loss = ce_term(site.logits(x, delta), batch.labels, c_.flood);
         before_backward(k + 1 == k_steps);
-        (loss * (scale / static_cast<double>(k_steps))).backward();
-        if (k == 0) first = loss.item<double>();
-        last = loss.item<double>();
+        (loss.objective * (scale / static_cast<double>(k_steps))).backward();
+        if (k == 0) first = loss.plain.item<double>();
+        last = loss.objective.item<double>();
         if (k + 1 < k_steps) delta = adv_step_project(delta.detach(), delta.grad(), batch.mask, ball_, c_.step_size);
       }
+      site.finish(before_backward);
     } catch (...) {
       model->reuse_dropout_masks(false);
       throw;
@@ -286,15 +374,16 @@ class Smart final : public Objective {
                              const BeforeBackward& before_backward) override {
     const double sigma = c_.init > 0 ? c_.init : 1e-5;
     const double eta = c_.step_size;
-    auto e = model->embed(batch.ids);
-    auto clean_logits = model->head(model->encode(e, batch.mask), batch.mask);
-    auto ce = cross_entropy_sum(clean_logits, batch.labels);
+    Site site(model, batch, c_.layer, c_.epsilon_relative > 0, AdvNorm::kLinf);
+    auto x = site.fresh();
+    auto clean_logits = site.logits(x);
+    auto ce = ce_term(clean_logits, batch.labels, c_.flood);
     // Ascent: only ∂KL/∂δ, against the clean prediction held fixed.
     AdvBall none{AdvNorm::kLinf, AdvScope::kToken, 0.0};
-    auto delta = adv_init(e.detach(), batch.mask, none, AdvInit{AdvInitKind::kNormal, sigma}, batch.example_ids,
+    auto delta = adv_init(x.detach(), batch.mask, none, AdvInit{AdvInitKind::kNormal, sigma}, batch.example_ids,
                           seed_, delta_stream(batch, kSmartStart));
     delta.requires_grad_(true);
-    auto adv_ascent = logits_with_delta(model, e.detach(), delta, batch);
+    auto adv_ascent = site.logits(x.detach(), delta);
     auto kl_ascent = clean_logits.dim() == 2 ? sym_kl(adv_ascent, clean_logits.detach())
                                              : sym_kl_sum(adv_ascent, batch.labels, clean_logits.detach(), batch.labels);
     auto g = torch::autograd::grad({kl_ascent}, {delta})[0];
@@ -302,17 +391,60 @@ class Smart final : public Objective {
       torch::NoGradGuard no_grad;
       auto gmax = g.abs().amax(-1, true).clamp_min(1e-12);  // ‖g‖_∞ per token
       delta = (delta.detach() + eta * g / gmax) * batch.mask.unsqueeze(-1).to(g.dtype());
-      if (c_.epsilon > 0) delta = adv_project(delta, batch.mask, AdvBall{AdvNorm::kLinf, AdvScope::kToken, c_.epsilon});
+      const double eps = epsilon_of(c_);
+      if (eps > 0) delta = adv_project(delta, batch.mask, AdvBall{AdvNorm::kLinf, AdvScope::kToken, eps});
     }
-    auto adv_logits = logits_with_delta(model, e, delta, batch);
+    auto adv_logits = site.logits(x, delta);
     auto kl = sym_kl_sum(clean_logits, batch.labels, adv_logits, batch.labels);
     before_backward(true);
-    ((ce + c_.lambda * kl) * scale).backward();
-    const double c = ce.item<double>();
-    return {c, c + c_.lambda * kl.item<double>()};
+    ((ce.objective + c_.lambda * kl) * scale).backward();
+    site.finish(before_backward);
+    return {ce.plain.item<double>(), ce.objective.item<double>() + c_.lambda * kl.item<double>()};
   }
 
  private:
+  ObjectiveConfig c_;
+  uint64_t seed_;
+};
+
+// r3f (Aghajanyan et al., ICLR 2021): CE(x) + λ·symKL(f(x), f(x + z)) with z per element
+// N(0, σ²) (objective.noise normal) or U(-σ, σ) (uniform) at the site, no ascent step. z is
+// keyed by (seed, example id, step, micro-batch) like every δ₀; the clean and noisy rows
+// go through the blocks above the site as one batch of 2B, the gradient flows through both.
+class R3f final : public Objective {
+ public:
+  R3f(const ObjectiveConfig& c, uint64_t seed) : c_(c), seed_(seed) {}
+  std::string name() const override { return choice_name(ObjectiveKind::kR3f); }
+  MicroStepResult micro_step(Transformer& model, const Batch& batch, double scale,
+                             const BeforeBackward& before_backward) override {
+    Site site(model, batch, c_.layer);
+    auto x = site.fresh();
+    auto z = noise(x.detach(), batch);
+    auto [clean_logits, noisy_logits] = site.logits_pair(x, z);
+    auto ce = ce_term(clean_logits, batch.labels, c_.flood);
+    auto kl = sym_kl_sum(clean_logits, batch.labels, noisy_logits, batch.labels);
+    before_backward(true);
+    ((ce.objective + c_.lambda * kl) * scale).backward();
+    site.finish(before_backward);
+    return {ce.plain.item<double>(), ce.objective.item<double>() + c_.lambda * kl.item<double>()};
+  }
+
+ private:
+  torch::Tensor noise(const torch::Tensor& x, const Batch& batch) const {
+    torch::NoGradGuard no_grad;
+    const AdvBall open{AdvNorm::kLinf, AdvScope::kExample, 0.0};  // no projection
+    // U(-1, 1) per element at real tokens, 0 at padding (the keyed start of robust/adversarial.h).
+    auto u = adv_init(x, batch.mask, open, AdvInit{AdvInitKind::kUniform, 1.0}, batch.example_ids, seed_,
+                      delta_stream(batch, kR3fStart));
+    if (c_.noise == NoiseKind::kUniform) return u * c_.sigma;
+    // Box-Muller from two independent uniform draws.
+    auto v = adv_init(x, batch.mask, open, AdvInit{AdvInitKind::kUniform, 1.0}, batch.example_ids, seed_,
+                      delta_stream(batch, kR3fSecond));
+    auto u1 = ((u + 1.0) * 0.5).clamp_min(1e-12), u2 = (v + 1.0) * 0.5;
+    auto z = (-2.0 * u1.log()).sqrt() * torch::cos(2.0 * M_PI * u2);
+    return z * batch.mask.unsqueeze(-1).to(z.dtype()) * c_.sigma;
+  }
+
   ObjectiveConfig c_;
   uint64_t seed_;
 };
@@ -346,6 +478,20 @@ torch::Tensor cross_entropy_sum(const torch::Tensor& logits, const torch::Tensor
   auto per_token = F::cross_entropy(l.flatten(0, 1), labels.flatten(),
                                     F::CrossEntropyFuncOptions().reduction(torch::kNone).ignore_index(kIgnoreLabel));
   return (per_token.view(labels.sizes()) * weight).sum();
+}
+
+torch::Tensor cross_entropy_per_example(const torch::Tensor& logits, const torch::Tensor& labels) {
+  if (logits.dim() == 2) {
+    return F::cross_entropy(loss_precision(logits), labels, F::CrossEntropyFuncOptions().reduction(torch::kNone));
+  }
+  auto [l, weight] = lm_rows(logits, labels);
+  auto per_token = F::cross_entropy(l.flatten(0, 1), labels.flatten(),
+                                    F::CrossEntropyFuncOptions().reduction(torch::kNone).ignore_index(kIgnoreLabel));
+  return (per_token.view(labels.sizes()) * weight).sum(1);
+}
+
+torch::Tensor flooded_sum(const torch::Tensor& per_example, double flood) {
+  return ((per_example - flood).abs() + flood).sum();
 }
 
 torch::Tensor sym_kl_sum(const torch::Tensor& p_logits, const torch::Tensor& p_labels, const torch::Tensor& q_logits,
@@ -409,23 +555,24 @@ std::unique_ptr<Objective> make_fp32_objective(const Config& config, std::shared
     }
   };
   switch (c.kind.value()) {
-    case ObjectiveKind::kErm: return std::make_unique<Erm>(ObjectiveKind::kErm);
+    case ObjectiveKind::kErm: return std::make_unique<Erm>(ObjectiveKind::kErm, c.flood);
     case ObjectiveKind::kAugment:
       if (config.augment.probability <= 0) {
         throw UsageError("objective.kind augment needs augment.probability > 0 and a recipe or ops");
       }
-      return std::make_unique<Erm>(ObjectiveKind::kAugment);
+      return std::make_unique<Erm>(ObjectiveKind::kAugment, c.flood);
     case ObjectiveKind::kConsistency:
       if (config.augment.recipe.empty() && config.augment.ops.empty()) {
         throw UsageError("objective.kind consistency needs augment.recipe or augment.ops (the perturbed view)");
       }
       check_fraction();
-      return std::make_unique<Consistency>(c.lambda, c.fraction, seed);
+      return std::make_unique<Consistency>(c.lambda, c.fraction, seed, c.flood);
     case ObjectiveKind::kFgm: return std::make_unique<Fgm>(c);
     case ObjectiveKind::kPgd: return std::make_unique<Pgd>(c, seed);
     case ObjectiveKind::kFreeAt: return std::make_unique<FreeAt>(c);
     case ObjectiveKind::kFreeLb: return std::make_unique<FreeLb>(c, seed);
     case ObjectiveKind::kSmart: return std::make_unique<Smart>(c, seed);
+    case ObjectiveKind::kR3f: return std::make_unique<R3f>(c, seed);
     case ObjectiveKind::kAttackAugment:
       check_fraction();
       if (config.model.head != ModelHead::kClassifier) {

@@ -1,6 +1,7 @@
-"""Independent check of one FreeLB and one SMART update (objective_dump.cpp writes them).
+"""Independent check of one update each of FreeLB, SMART, FreeLB at layer 1 (δ on the output
+of block 1) and R3F (objective_dump.cpp writes them).
 
-Re-implements both objectives from their formulas (docs/robustness.md) in float64 plain torch,
+Re-implements the objectives from their formulas (docs/robustness.md) in float64 plain torch,
 on the model of model_crosscheck.py, and compares the parameters after one SGD step (lr 0.5)
 on the objective's gradients: max |diff| must stay below 1e-5.
 """
@@ -19,13 +20,19 @@ CFG = {"dim": 16, "layers": 2, "heads": 2, "kv_heads": 1, "ffn": 32, "norm_eps":
 LR, SCALE = 0.5, 1.0 / 3.0
 
 
-def logits_from_embeddings(p, x, mask):
+def blocks(p, x, mask, first, last):
     eps = CFG["norm_eps"]
-    for i in range(CFG["layers"]):
+    for i in range(first, last):
         l = f"layers.{i}."
         x = x + attention(rms_norm(x, p[l + "attention_norm.weight"], eps), p, l + "attention.", CFG, mask)
         x = x + feed_forward(rms_norm(x, p[l + "ffn_norm.weight"], eps), p, l + "feed_forward.")
-    hidden = rms_norm(x, p["norm.weight"], eps)
+    return x
+
+
+def logits_from_embeddings(p, x, mask, first=0):
+    """Logits from the embeddings (first = 0) or from the output of block `first`."""
+    x = blocks(p, x, mask, first, CFG["layers"])
+    hidden = rms_norm(x, p["norm.weight"], CFG["norm_eps"])
     m = mask.unsqueeze(-1).to(hidden.dtype)
     pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
     return pooled @ p["classifier.weight"].T + p["classifier.bias"]
@@ -60,6 +67,42 @@ def freelb(p, ids, mask, labels, steps=3, alpha=0.1, eps=0.05):
     return grads
 
 
+def freelb_layer(p, ids, mask, labels, layer=1, steps=3, alpha=0.1, eps=0.05):
+    """FreeLB with δ on the output of block `layer`: every step backpropagates through the
+    whole model (the blocks below the layer included), the plain way."""
+    names = list(p)
+    grads = {n: torch.zeros_like(p[n]) for n in names}
+    m = mask.unsqueeze(-1).to(torch.float64)
+    site = blocks(p, p["tok_embeddings.weight"][ids], mask, 0, layer)
+    delta = torch.zeros(ids.shape + (CFG["dim"],))
+    for k in range(steps):
+        d = delta.clone().requires_grad_(True)
+        loss = ce_sum(logits_from_embeddings(p, site + d, mask, first=layer), labels)
+        gs = torch.autograd.grad(loss * SCALE / steps, [p[n] for n in names] + [d], retain_graph=True,
+                                 allow_unused=True)
+        for n, g in zip(names, gs[:-1]):
+            if g is not None:
+                grads[n] += g
+        if k + 1 < steps:
+            g = gs[-1] * m
+            norm = g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1)
+            delta = (delta + alpha * g / norm) * m
+            dn = delta.flatten(1).norm(dim=1).view(-1, 1, 1)
+            delta = delta * torch.clamp(eps / dn.clamp_min(1e-30), max=1.0)
+    return grads
+
+
+def r3f(p, ids, mask, labels, noise, lam=2.0):
+    """CE(x) + λ·symKL(f(x), f(x + z)) summed over examples, gradient through both views."""
+    names = list(p)
+    e = p["tok_embeddings.weight"][ids]
+    clean = logits_from_embeddings(p, e, mask)
+    noisy = logits_from_embeddings(p, e + noise, mask)
+    total = (ce_sum(clean, labels) + lam * sym_kl(clean, noisy) * ids.shape[0]) * SCALE
+    gs = torch.autograd.grad(total, [p[n] for n in names], allow_unused=True)
+    return {n: (g if g is not None else torch.zeros_like(p[n])) for n, g in zip(names, gs)}
+
+
 def smart(p, ids, mask, labels, delta0, eta=1e-2, eps=5e-3, lam=2.0):
     names = list(p)
     m = mask.unsqueeze(-1).to(torch.float64)
@@ -85,9 +128,16 @@ def main():
     labels = data["batch.labels"].long()
     initial = {k[len("initial."):]: v for k, v in data.items() if k.startswith("initial.")}
     failures = 0
-    for name in ("freelb", "smart"):
+    for name in ("freelb", "smart", "freelb_layer", "r3f"):
         p = {k: v.clone().requires_grad_(True) for k, v in initial.items()}
-        grads = freelb(p, ids, mask, labels) if name == "freelb" else smart(p, ids, mask, labels, data["smart.delta0"])
+        if name == "freelb":
+            grads = freelb(p, ids, mask, labels)
+        elif name == "smart":
+            grads = smart(p, ids, mask, labels, data["smart.delta0"])
+        elif name == "freelb_layer":
+            grads = freelb_layer(p, ids, mask, labels)
+        else:
+            grads = r3f(p, ids, mask, labels, data["r3f.noise"])
         worst, where, moved = 0.0, None, 0.0
         for k, v in initial.items():
             expected = v - LR * grads[k]

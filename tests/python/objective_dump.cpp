@@ -1,7 +1,9 @@
-// Writes one FreeLB and one SMART update of a small classifier (dropout off) to HDF5,
-// for objective_crosscheck.py to recompute with plain torch: the initial parameters,
-// the batch, SMART's random start δ₀ and the parameters after one SGD step on the
+// Writes one update each of FreeLB, SMART, FreeLB with δ on the output of block 1
+// (objective.layer 1) and R3F of a small classifier (dropout off) to HDF5, for
+// objective_crosscheck.py to recompute with plain torch: the initial parameters, the batch,
+// SMART's random start δ₀, R3F's noise and the parameters after one SGD step on the
 // objective's gradients. Usage: objective_dump OUT.h5
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -78,8 +80,17 @@ int main(int argc, char** argv) {
   smart.lambda = 2.0;
   smart.norm = "linf";
 
+  ObjectiveConfig freelb_layer = freelb;
+  freelb_layer.layer = 1;
+  ObjectiveConfig r3f;
+  r3f.kind = "r3f";
+  r3f.sigma = 0.05;
+  r3f.lambda = 2.0;
+  r3f.noise = "normal";
+
   bool first = true;
-  for (const Case& c : {Case{"freelb", freelb}, Case{"smart", smart}}) {
+  for (const Case& c : {Case{"freelb", freelb}, Case{"smart", smart}, Case{"freelb_layer", freelb_layer},
+                        Case{"r3f", r3f}}) {
     torch::manual_seed(3);
     Transformer model(config.model);
     model->eval();  // dropout off (p = 0 anyway)
@@ -98,6 +109,19 @@ int main(int argc, char** argv) {
       auto delta0 = robust::adv_init(e, batch.mask, none, robust::AdvInit{robust::AdvInitKind::kNormal, smart.init},
                                      batch.example_ids, cc.run.seed, robust::delta_stream(batch, robust::kSmartStart));
       out.push_back({"smart.delta0", delta0});
+    }
+    if (c.name == "r3f") {
+      // The noise the objective draws (robust/objective.cpp, R3f::noise): Box-Muller from two
+      // keyed U(-1, 1) draws.
+      auto e = model->embed(batch.ids).detach();
+      const robust::AdvBall open{robust::AdvNorm::kLinf, robust::AdvScope::kExample, 0.0};
+      const robust::AdvInit unit{robust::AdvInitKind::kUniform, 1.0};
+      auto u = robust::adv_init(e, batch.mask, open, unit, batch.example_ids, cc.run.seed,
+                                robust::delta_stream(batch, robust::kR3fStart));
+      auto v = robust::adv_init(e, batch.mask, open, unit, batch.example_ids, cc.run.seed,
+                                robust::delta_stream(batch, robust::kR3fSecond));
+      auto z = (-2.0 * ((u + 1.0) * 0.5).clamp_min(1e-12).log()).sqrt() * torch::cos(2.0 * M_PI * (v + 1.0) * 0.5);
+      out.push_back({"r3f.noise", z * batch.mask.unsqueeze(-1).to(z.dtype()) * r3f.sigma});
     }
     objective->micro_step(model, batch, scale, [](bool) {});
     torch::NoGradGuard no_grad;

@@ -178,7 +178,7 @@ struct ChoiceTable<Pooling> {
   };
 };
 
-enum class ObjectiveKind { kErm, kAugment, kConsistency, kFgm, kPgd, kFreeAt, kFreeLb, kSmart, kAttackAugment };
+enum class ObjectiveKind { kErm, kAugment, kConsistency, kFgm, kPgd, kFreeAt, kFreeLb, kSmart, kAttackAugment, kR3f };
 template <>
 struct ChoiceTable<ObjectiveKind> {
   static constexpr const char* key = "objective.kind";
@@ -192,6 +192,18 @@ struct ChoiceTable<ObjectiveKind> {
       {ObjectiveKind::kFreeLb, "freelb"},
       {ObjectiveKind::kSmart, "smart"},
       {ObjectiveKind::kAttackAugment, "attack_augment"},
+      {ObjectiveKind::kR3f, "r3f"},
+  };
+};
+
+// objective.noise: the distribution of R3F's noise (per element: N(0, σ²) or U(-σ, σ)).
+enum class NoiseKind { kNormal, kUniform };
+template <>
+struct ChoiceTable<NoiseKind> {
+  static constexpr const char* key = "objective.noise";
+  static constexpr ChoiceName<NoiseKind> names[] = {
+      {NoiseKind::kNormal, "normal"},
+      {NoiseKind::kUniform, "uniform"},
   };
 };
 

@@ -88,6 +88,17 @@ struct ObjectiveConfig {
   std::vector<std::string> edit_ops = {"swap", "delete", "insert", "keyboard", "homoglyph", "ocr", "synonym", "misspell"};
   int64_t edit_draws = 1;
   double max_word_share = 0.3;
+  // Where δ (or R3F's noise) is added: 0 the embedding output, L the output of block L
+  // (fgm, pgd, freeat, freelb, smart, r3f). The blocks below L run once per micro-step.
+  int64_t layer = 0;
+  // > 0: epsilon, step_size and init are relative to each example's activation norm at
+  // the site (Frobenius for l2, RMS for linf) instead of absolute.
+  double epsilon_relative = 0.0;
+  // r3f: the noise and its scale σ.
+  Choice<NoiseKind> noise = NoiseKind::kNormal;
+  double sigma = 1e-5;
+  // > 0: flooding per example, loss_i -> |loss_i - flood| + flood (every objective's CE terms).
+  double flood = 0.0;
 };
 
 struct OptimConfig {

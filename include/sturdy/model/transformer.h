@@ -120,6 +120,16 @@ struct TransformerImpl : torch::nn::Module {
   // embeddings (B,T,D), mask (B,T) bool (true = real token) -> hidden (B,T,D) after the
   // final norm. Attention never reads padded keys; causal configs also hide later keys.
   torch::Tensor encode(const torch::Tensor& embeddings, const torch::Tensor& mask);
+  // Perturbation sites (objective.layer): site 0 is the embedding output (before the input
+  // dropout), site L >= 1 the output of block L (1 <= L <= layers). lower(e, mask, L) runs
+  // what lies below site L and returns the activation there (e itself for L = 0);
+  // upper(x, mask, L) runs the rest up to the final norm. upper(lower(e, m, L), m, L) is
+  // encode(e, m), op for op (encode is upper(e, m, 0)).
+  torch::Tensor lower(const torch::Tensor& embeddings, const torch::Tensor& mask, int64_t layer);
+  torch::Tensor upper(const torch::Tensor& site, const torch::Tensor& mask, int64_t layer);
+  // Transformer blocks forwarded since construction: a counter for tests (an objective at
+  // layer L runs the blocks below L once per micro-step).
+  int64_t block_forwards() const { return block_forwards_; }
   // classifier: pooled (config.pooling over real tokens) -> logits (B,C);
   // lm: logits (B,T,V) for every position (mask unused).
   torch::Tensor head(const torch::Tensor& hidden, const torch::Tensor& mask);
@@ -152,6 +162,14 @@ struct TransformerImpl : torch::nn::Module {
   torch::Tensor rope_cos_, rope_sin_, cached_cos_, cached_sin_;
   void rope_tables_for(const torch::Tensor& like, int64_t seq_len, torch::Tensor& cos,
                        torch::Tensor& sin);
+  // What every block of one forward reads: rotary tables and the additive attention bias.
+  struct BlockInputs {
+    torch::Tensor cos, sin, bias;
+  };
+  BlockInputs block_inputs(const torch::Tensor& x, const torch::Tensor& mask, const char* what);
+  // Blocks [first, last) on x.
+  torch::Tensor run_blocks(torch::Tensor x, const BlockInputs& in, int64_t first, int64_t last);
+  int64_t block_forwards_ = 0;
 };
 TORCH_MODULE(Transformer);
 

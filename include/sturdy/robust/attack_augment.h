@@ -71,6 +71,7 @@ class AttackAugment final : public Objective {
   uint64_t seed_;
   double fraction_, max_word_share_;
   int64_t max_length_;
+  double flood_;  // objective.flood (0: off)
   std::vector<AttackedExample> last_;
 };
 

@@ -4,8 +4,9 @@
 // Every objective accumulates parameter gradients of   scale · Σ_examples loss_i
 // into .grad (the trainer passes scale = 1/global_batch, so the sum over micro-steps
 // and ranks is the gradient of the mean loss), and works on perturbed text as well:
-// the loader's augmentation runs before it. δ lives on the embedding output; padded
-// positions are masked by the adversarial ops (robust/adversarial.h).
+// the loader's augmentation runs before it. δ lives on the embedding output, or on the
+// output of block L (objective.layer; the blocks below it then run once per micro-step);
+// padded positions are masked by the adversarial ops (robust/adversarial.h).
 //
 // State across steps: every objective's randomness is keyed by (seed, example id, step,
 // micro-batch), so only FreeAT keeps something from one batch to the next (its δ). That
@@ -66,7 +67,7 @@ std::unique_ptr<Objective> make_objective(const Config& config, std::shared_ptr<
 
 // The key stream of δ's randomness for one batch and use (kPgdStart, kFreeLbStart,
 // kSmartStart): with (seed, example id) it makes δ₀ independent of ranks and order.
-inline constexpr uint64_t kPgdStart = 1, kFreeLbStart = 2, kSmartStart = 3;
+inline constexpr uint64_t kPgdStart = 1, kFreeLbStart = 2, kSmartStart = 3, kR3fStart = 4, kR3fSecond = 5;
 inline uint64_t delta_stream(const Batch& batch, uint64_t use) {
   return (static_cast<uint64_t>(batch.step) << 8) ^ (static_cast<uint64_t>(batch.micro) << 4) ^ use;
 }
@@ -76,6 +77,15 @@ inline uint64_t delta_stream(const Batch& batch, uint64_t use) {
 // from make_lm_batch; example i's loss is the mean CE over its scored continuation tokens
 // (0 when it has none), so the sum over examples keeps the scale · Σ_examples contract.
 torch::Tensor cross_entropy_sum(const torch::Tensor& logits, const torch::Tensor& labels);
+
+// CE per example (B): the terms cross_entropy_sum adds up.
+torch::Tensor cross_entropy_per_example(const torch::Tensor& logits, const torch::Tensor& labels);
+
+// Flooding per example (objective.flood = b > 0): Σ_i |loss_i − b| + b. Below the level the
+// gradient of an example's loss changes sign (Ishida et al. 2020 flood the batch mean; per
+// example, as iFlood, it does not depend on how a global batch is split over ranks and
+// micro-batches).
+torch::Tensor flooded_sum(const torch::Tensor& per_example, double flood);
 
 // Σ_examples symKL between two predictions of the same examples. Classifier: sym_kl · B.
 // LM: over the scored continuation positions of each view (which align, see make_lm_batch),
