@@ -387,7 +387,7 @@ TEST(Choice, EveryTableRoundTrips) {
 TEST(Choice, UnknownValueNamesKeyListsEveryNameAndSuggestsTheClosest) {
   EXPECT_EQ(error_of("objective: {kind: freelbb}"),
             "test.yaml: objective.kind: 'freelbb' is not one of erm, augment, consistency, fgm, pgd, freeat, "
-            "freelb, smart, attack_augment; did you mean 'freelb'?");
+            "freelb, smart, attack_augment, r3f; did you mean 'freelb'?");
   for_each_choice_enum([](auto e) {
     using E = decltype(e);
     const std::string key = ChoiceTable<E>::key;
@@ -440,7 +440,7 @@ TEST(Choice, TextSetInCodeFailsWhereItIsUsedNamingTheKey) {
 
 TEST(Choice, CliHelpListsExactlyTheTableNames) {
   EXPECT_EQ(choice_help<ObjectiveKind>(),
-            "erm | augment | consistency | fgm | pgd | freeat | freelb | smart | attack_augment");
+            "erm | augment | consistency | fgm | pgd | freeat | freelb | smart | attack_augment | r3f");
   EXPECT_EQ(choice_help<TokenizerKind>(), "bytes | sentencepiece | llama2c");
   for_each_choice_enum([](auto e) {
     using E = decltype(e);
