@@ -14,7 +14,9 @@
 #include "comm_bench.h"
 #include "sturdy/config/choice_cli.h"
 #include "sturdy/core/machine.h"
+#include "sturdy/data/loader.h"
 #include "sturdy/data/sampler.h"
+#include "sturdy/distributed/device.h"
 #include "sturdy/distributed/grad_sync.h"
 #include "sturdy/distributed/startup.h"
 #include "sturdy/perturb/augment.h"
@@ -27,11 +29,14 @@ namespace sturdy::bench {
 namespace {
 
 // `sturdy bench comm`: all-reduce sweep (nccl-tests columns), gradient sync vs raw
-// MPI_Allreduce, and the share of communication hidden by the backward overlap.
+// MPI_Allreduce, and the share of communication hidden by the backward overlap. --device cuda
+// puts the buffers on the rank's GPU (as run.device; NCCL when --backend resolves to it, else
+// MPI staged through pinned host memory, which lets two ranks share one GPU).
 void add_comm_bench(CLI::App& bench, int* exit_code) {
   auto* cmd = bench.add_subcommand("comm", "All-reduce bandwidth, bucketed gradient sync and overlap (mpirun -np N)");
   auto o = std::make_shared<dist::CommBenchOptions>();
   auto backend = std::make_shared<DistBackend>(DistBackend::kAuto);
+  auto device_kind = std::make_shared<DeviceKind>(DeviceKind::kCpu);
   auto dtype = std::make_shared<std::string>("float32");
   auto skip_sync = std::make_shared<bool>(false);
   auto skip_overlap = std::make_shared<bool>(false);
@@ -43,6 +48,7 @@ void add_comm_bench(CLI::App& bench, int* exit_code) {
   cmd->add_option("--iters", o->iters, "Timed iterations per size (a quarter from 8 MB up)");
   cmd->add_option("--dtype", *dtype, "float32 | float64")->check(CLI::IsMember({"float32", "float64"}));
   add_choice_option<DistBackend>(cmd, "--backend", *backend, "{} (as dist.backend)");
+  add_choice_option<DeviceKind>(cmd, "--device", *device_kind, "{} (as run.device; default cpu)");
   cmd->add_option("--bucket-mb", o->bucket_mb, "Gradient bucket size (as dist.bucket_mb)");
   cmd->add_option("--layers", o->layers, "Overlap step: linear layers");
   cmd->add_option("--dim", o->dim, "Overlap step: layer width");
@@ -52,14 +58,23 @@ void add_comm_bench(CLI::App& bench, int* exit_code) {
   cmd->callback([=] {
     o->dtype = *dtype == "float64" ? dist::DType::kFloat64 : dist::DType::kFloat32;
     dist::Context& ctx = dist::start("bench comm", false);
-    const dist::Backend b = dist::resolve_backend(*backend, /*on_cuda=*/false);
-    auto comm = dist::make_communicator(ctx, b);
+    const torch::Device device = dist::select_device(*device_kind, *backend, ctx.local_rank(), ctx.local_size());
+    const dist::Backend b = dist::resolve_backend(*backend, device.is_cuda());
+    auto comm = dist::make_communicator(ctx, b, device.is_cuda() ? device.index() : -1);
+    o->cuda_device = device.is_cuda() ? device.index() : -1;
+    o->backend = b == dist::Backend::kNccl ? DistBackend::kNccl : DistBackend::kMpi;
     const bool root = ctx.is_root();
     if (root) {
       const std::string core = blas_core_name();
       std::printf("# sturdy bench comm | %d rank(s), backend %s, %s | %s | BLAS core %s\n", ctx.world_size(),
                   dist::backend_name(b), dist::dtype_name(o->dtype), cpu_model().c_str(),
                   core.empty() ? "n/a" : core.c_str());
+      if (device.is_cuda()) {
+        std::printf("# device %s%s\n", dist::describe_device(device).c_str(),
+                    b == dist::Backend::kMpi ? ": buffers staged through pinned host memory (device -> host, "
+                                               "MPI, host -> device) in every all-reduce row"
+                                             : ": NCCL on the device");
+      }
       std::printf("# all-reduce (sum, in place): time = slowest rank's mean; busbw = algbw * 2(n-1)/n\n");
       std::printf("%12s %12s %8s %11s %11s %11s %7s\n", "size(B)", "count", "type", "time(us)", "algbw(GB/s)",
                   "busbw(GB/s)", "#wrong");
@@ -77,11 +92,12 @@ void add_comm_bench(CLI::App& bench, int* exit_code) {
     if (!*skip_sync) {
       if (root) {
         std::printf("\n# gradient sync (bucket_mb %.0f, first bucket 1 MB, 256 KB parameters) vs one raw "
-                    "MPI_Allreduce of the same bytes\n", o->bucket_mb);
+                    "%s of the same bytes\n", o->bucket_mb,
+                    device.is_cuda() ? fmt::format("{} all-reduce", dist::backend_name(b)).c_str() : "MPI_Allreduce");
         std::printf("%12s %8s %11s %11s %11s %11s %8s %7s\n", "size(B)", "buckets", "raw(us)", "raw busbw",
                     "sync(us)", "sync busbw", "sync/raw", "#wrong");
       }
-      for (const auto& r : dist::bench_grad_sync(ctx, *o)) {
+      for (const auto& r : dist::bench_grad_sync(ctx, *o, comm.get())) {
         wrong += r.wrong;
         if (root) {
           std::printf("%12lld %8lld %11.1f %11.3f %11.1f %11.3f %7.0f%% %7lld\n", static_cast<long long>(r.bytes),
@@ -167,6 +183,9 @@ double median_of(std::vector<double> v) {
 // AdamW) on fixed SST-2 batches, 1..N ranks under mpirun with the same global batch. Prints
 // one JSON line; --dump writes the initial weights and the batches for bench/pytorch_train.py,
 // the eager-PyTorch reference of the same step (bench/compare_pytorch.py runs both).
+// --device cuda runs it as the trainer does on a GPU (run.device: the model initialised on the
+// CPU and moved, the batches copied to the device once before timing, dist::synchronize around
+// every timed step); --bf16 is precision.dtype: bf16 (autocast on the batch's device).
 void add_train_bench(CLI::App& bench, int* exit_code) {
   auto* cmd = bench.add_subcommand("train", "Training step of one objective on fixed batches (mpirun -np N; JSON)");
   struct Opts {
@@ -175,6 +194,9 @@ void add_train_bench(CLI::App& bench, int* exit_code) {
     int64_t global_batch = 64, batches = 4, steps = 16, warmup = 3, pool = 2048, bucket_window = 0, rss_every = 0;
     int64_t dim = 128, layers = 2, heads = 4, kv_heads = 2, ffn = 512, max_length = 64;
     double dropout = 0.1, lr = 1e-4;
+    DeviceKind device = DeviceKind::kCpu;
+    DistBackend backend = DistBackend::kAuto;
+    bool bf16 = false;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--data", o->data, "SST-2 style TSV (default: ../shared/data/sst2/train.tsv)");
@@ -198,8 +220,13 @@ void add_train_bench(CLI::App& bench, int* exit_code) {
   cmd->add_option("--max-length", o->max_length, "Bytes per example after truncation");
   cmd->add_option("--dropout", o->dropout, "Dropout rate");
   cmd->add_option("--lr", o->lr, "Fixed learning rate");
+  add_choice_option<DeviceKind>(cmd, "--device", o->device, "{} (as run.device; default cpu)");
+  add_choice_option<DistBackend>(cmd, "--backend", o->backend, "{} (as dist.backend; default auto)");
+  cmd->add_flag("--bf16", o->bf16, "bf16 autocast (as precision.dtype: bf16); parameters and AdamW stay float32");
   cmd->callback([o, exit_code] {
     dist::Context& ctx = dist::start("bench train", false);
+    // As train(): rank r of a node drives visible GPU r (shared round-robin with --backend mpi).
+    const torch::Device device = dist::select_device(o->device, o->backend, ctx.local_rank(), ctx.local_size());
     const int rank = ctx.rank(), world = ctx.world_size();
     STURDY_USAGE_CHECK(o->global_batch % world == 0, "--global-batch ({}) must be a multiple of the ranks ({})",
                        o->global_batch, world);
@@ -224,6 +251,7 @@ void add_train_bench(CLI::App& bench, int* exit_code) {
     c.objective.init = 0.1;
     c.augment.recipe = "typos";
     c.augment.probability = 0.5;
+    if (o->bf16) c.precision.dtype = Precision::kBf16;  // make_objective wraps the objective in autocast
     const std::string data =
         o->data.empty() ? std::string(STURDY_SOURCE_DIR) + "/../shared/data/sst2/train.tsv" : o->data;
     const auto rows = read_labeled_tsv(data, o->pool);
@@ -272,6 +300,12 @@ void add_train_bench(CLI::App& bench, int* exit_code) {
 
     torch::manual_seed(1);
     Transformer model(c.model);
+    // Initialised on the CPU (the same weights on any device), then moved, as the trainer does,
+    // before the parameters, gradient buckets and optimizer state are made.
+    model->to(device);
+    for (auto& step_batches : local) {
+      for (auto& batch : step_batches) batch = to_device(std::move(batch), device);
+    }
     auto params = named_parameters(*model);
     std::vector<torch::Tensor> tensors;
     std::vector<std::string> names;
@@ -279,7 +313,9 @@ void add_train_bench(CLI::App& bench, int* exit_code) {
       tensors.push_back(p.tensor);
       names.push_back(p.name);
     }
-    dist::GradSync sync(ctx, tensors, dist::GradSyncOptions{}, names);
+    dist::GradSyncOptions sync_options;
+    sync_options.backend = o->backend;
+    dist::GradSync sync(ctx, tensors, sync_options, names);
     sync.broadcast_parameters();
     AdamW optimizer(params, c.optim);
     auto objective = robust::make_objective(c);
@@ -289,11 +325,12 @@ void add_train_bench(CLI::App& bench, int* exit_code) {
     if (ctx.is_root()) {
       torch::NoGradGuard no_grad;
       model->eval();
-      initial_loss = robust::cross_entropy_sum(model->forward(global[0].ids, global[0].mask), global[0].labels)
+      const Batch first = to_device(global[0], device);
+      initial_loss = robust::cross_entropy_sum(model->forward(first.ids, first.mask), first.labels)
                          .item<double>() / static_cast<double>(o->global_batch);
       if (!o->dump.empty()) {
         c10::Dict<std::string, torch::Tensor> dump;
-        for (const auto& p : params) dump.insert("param." + p.name, p.tensor.detach().clone());
+        for (const auto& p : params) dump.insert("param." + p.name, p.tensor.detach().to(torch::kCPU).clone());
         for (int64_t b = 0; b < o->batches; ++b) {
           const auto key = fmt::format("batch.{}.", b);
           dump.insert(key + "ids", global[b].ids);
@@ -341,6 +378,7 @@ void add_train_bench(CLI::App& bench, int* exit_code) {
       if (it == o->warmup && ctx.is_root() && !o->trace.empty()) {
         profile = std::make_unique<torch::autograd::profiler::RecordProfile>(o->trace);
       }
+      dist::synchronize(device);  // a CUDA step's clock starts with nothing queued ...
       const auto t0 = Clock::now();
       const double c0 = process_cpu_seconds();
       stepper.backward(local[i], scale);
@@ -350,6 +388,7 @@ void add_train_bench(CLI::App& bench, int* exit_code) {
       stepper.clip(1.0);
       const double c3 = process_cpu_seconds();
       stepper.update(o->lr, it + 1);
+      dist::synchronize(device);  // ... and stops when its kernels have finished
       const double c4 = process_cpu_seconds();
       if (it >= o->warmup) {
         seconds[i].push_back(std::chrono::duration<double>(Clock::now() - t0).count());
@@ -398,7 +437,12 @@ void add_train_bench(CLI::App& bench, int* exit_code) {
                           {"cpu_share", {{"objective", phase[0] / phase_total}, {"grad_sync", phase[1] / phase_total},
                                          {"clip", phase[2] / phase_total}, {"adamw", phase[3] / phase_total}}},
                           {"initial_loss", initial_loss}, {"padding_share", 1.0 - real_sum / padded}, {"bucket_window", o->bucket_window},
-                          {"max_rss_mb", hwm_mb}, {"final_rss_mb", rss_mb}};
+                          {"max_rss_mb", hwm_mb}, {"final_rss_mb", rss_mb},
+                          {"device", dist::describe_device(device)}, {"precision", o->bf16 ? "bf16" : "fp32"},
+                          {"backend", dist::backend_name(sync.backend())},
+                          {"params", model->num_parameters()},
+                          {"dim", o->dim}, {"layers", o->layers}, {"heads", o->heads}, {"kv_heads", o->kv_heads},
+                          {"ffn", o->ffn}, {"max_length", o->max_length}, {"vocab", c.model.vocab_size}};
       std::printf("%s\n", j.dump().c_str());
       std::fflush(stdout);
     }

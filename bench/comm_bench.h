@@ -5,6 +5,12 @@
 // Times are the slowest rank's mean over the timed iterations (after warm-up);
 // algbw = bytes / time, busbw = algbw * 2(n-1)/n. A separate checked iteration reduces
 // exactly representable values and counts wrong elements, summed over ranks.
+//
+// With `cuda_device` >= 0 (`sturdy bench comm --device cuda`) every buffer, gradient and
+// the overlap step's network live on that GPU and the clock is read only after the device
+// has finished (dist::synchronize). `backend` nccl reduces them on the GPU; mpi reduces
+// pinned host copies (device -> host, MPI, host -> device each call), as GradSync does for
+// CUDA gradients on the MPI backend - so the all-reduce rows include those copies.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +30,8 @@ struct CommBenchOptions {
   double bucket_mb = 25.0;
   // Overlap step: a stack of `layers` dim x dim linear layers on `batch` rows.
   int64_t layers = 8, dim = 1024, batch = 64;
+  int cuda_device = -1;                     // >= 0: buffers on this CUDA device
+  DistBackend backend = DistBackend::kMpi;  // gradient sync and overlap (mpi or nccl, resolved)
 };
 
 struct AllreduceRow {
@@ -34,7 +42,7 @@ struct AllreduceRow {
 
 struct GradSyncRow {
   int64_t bytes = 0, buckets = 0;
-  double raw_us = 0, raw_busbw_gbs = 0;    // one MPI_Allreduce of all bytes
+  double raw_us = 0, raw_busbw_gbs = 0;    // one MPI_Allreduce of all bytes (CUDA: one all-reduce of the backend)
   double sync_us = 0, sync_busbw_gbs = 0;  // GradSync::allreduce_gradients (pack, buckets, unpack)
   int64_t wrong = 0;
 };
@@ -49,7 +57,9 @@ struct OverlapResult {
 
 double bus_factor(int world_size);  // 2(n-1)/n
 std::vector<AllreduceRow> bench_allreduce(const Context& ctx, Communicator& comm, const CommBenchOptions& o);
-std::vector<GradSyncRow> bench_grad_sync(const Context& ctx, const CommBenchOptions& o);
+// `comm` (the backend's communicator) makes the raw reference on CUDA; on the CPU the raw
+// reference is MPI_Allreduce itself and `comm` is not used.
+std::vector<GradSyncRow> bench_grad_sync(const Context& ctx, const CommBenchOptions& o, Communicator* comm = nullptr);
 OverlapResult bench_overlap(const Context& ctx, const CommBenchOptions& o);
 
 }  // namespace sturdy::dist

@@ -7,6 +7,13 @@ SwiGLU FFN) -> RMSNorm -> masked mean pooling -> linear classifier; cross-entrop
 Prints one JSON line: ms/step and tokens/s (real tokens) over timed steps after warm-up.
 
   python3 bench/pytorch_step.py --device cuda --dtype bf16 --steps 30
+
+scripts/gpu-step-compare.sh runs it next to `sturdy bench train --device cuda --bf16` on the
+same shape: --vocab 260 (Sturdy's byte tokenizer), --full-length (every row --seq real
+tokens, no padding, as Sturdy's rows of >= --seq bytes truncated to --max-length), the same
+--batch as Sturdy's --global-batch, dropout, AdamW (lr 1e-4, weight decay 0.01) and global-norm
+clipping at 1.0. Sturdy decays only matrices and syncs once a step for its loss and norm;
+this loop does neither: the usual eager-PyTorch step.
 """
 import argparse
 import json
@@ -120,16 +127,25 @@ def main():
     p.add_argument("--rope-theta", dest="rope_theta", type=float, default=10000.0)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seq", type=int, default=256)
+    p.add_argument("--full-length", dest="full_length", action="store_true",
+                   help="every row --seq real tokens (default: lengths uniform in [seq/2, seq])")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--steps", type=int, default=30)
     a = p.parse_args()
+    if a.dim % a.heads or a.heads % a.kv_heads:
+        p.error("--dim must be a multiple of --heads, and --heads of --kv-heads")
 
-    torch.manual_seed(0)
+    torch.manual_seed(a.seed)
     dev = torch.device(a.device)
     model = Classifier(a).to(dev).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
     ids = torch.randint(0, a.vocab, (a.batch, a.seq), device=dev)
-    lengths = torch.randint(a.seq // 2, a.seq + 1, (a.batch,), device=dev)
+    if a.full_length:
+        lengths = torch.full((a.batch,), a.seq, device=dev)
+    else:
+        lengths = torch.randint(a.seq // 2, a.seq + 1, (a.batch,), device=dev)
     mask = torch.arange(a.seq, device=dev)[None, :] < lengths[:, None]
     labels = torch.randint(0, a.classes, (a.batch,), device=dev)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
@@ -152,11 +168,14 @@ def main():
     sync()
     sec = (time.perf_counter() - t0) / a.steps
     params = sum(p.numel() for p in model.parameters())
+    tokens = int(mask.sum())
     print(json.dumps({"impl": "pytorch_eager", "torch": torch.__version__, "device": str(dev),
                       "gpu": torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu",
                       "dtype": a.dtype, "batch": a.batch, "seq": a.seq, "dim": a.dim, "layers": a.layers,
                       "heads": a.heads, "kv_heads": a.kv_heads, "ffn": a.ffn, "vocab": a.vocab, "params": params,
-                      "ms_per_step": round(sec * 1e3, 3), "tokens_per_s": round(int(mask.sum()) / sec, 1),
+                      "dropout": a.dropout, "full_length": a.full_length, "tokens_per_step": tokens,
+                      "warmup": a.warmup, "steps": a.steps,
+                      "ms_per_step": round(sec * 1e3, 3), "tokens_per_s": round(tokens / sec, 1),
                       "final_loss": round(float(loss), 4)}))
 
 

@@ -1,6 +1,7 @@
 // run.device (see device.h).
 #include "sturdy/distributed/device.h"
 
+#include <ATen/Context.h>
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <fmt/format.h>
 
@@ -50,6 +51,10 @@ torch::Device select_device(const Choice<DeviceKind>& kind, const Choice<DistBac
   // cuBLAS picks among reduction orders unless its workspace is fixed (CUDA's
   // reproducibility notes); must be set before the first cuBLAS handle.
   setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);
+  // Kernels with a deterministic variant use it (e.g. attention's backward, which LibTorch 2.x
+  // otherwise runs with atomics); the rest only warn. Run-to-run identical GPU training is a
+  // check of scripts/gpu-check.sh (tests/gpu/train_checks.py, determinism).
+  at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
   const torch::Device device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
   c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA)->setDevice(device);
   return device;

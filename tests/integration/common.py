@@ -1,12 +1,11 @@
 """Helpers for the integration tests: run the sturdy binary (optionally under mpirun),
-write small corpora and compare checkpoints with h5py, independently of Sturdy's code."""
+write small corpora and compare checkpoints with h5py, independently of Sturdy's code.
+h5py and numpy are imported where they are used, so the corpus and run helpers also serve
+tests/gpu/train_checks.py on a machine whose Python has neither."""
 import os
 import random
 import subprocess
 import sys
-
-import h5py
-import numpy as np
 
 
 def mpirun_prefix(n):
@@ -47,11 +46,14 @@ def write_toy_tsv(path, n, seed=0):
 
 
 def read_params(checkpoint_dir):
+    import h5py
+    import numpy as np
     with h5py.File(os.path.join(checkpoint_dir, "model.h5"), "r") as f:
         return {k: np.array(f[k]) for k in f.keys()}
 
 
 def max_param_diff(a_dir, b_dir):
+    import numpy as np
     a, b = read_params(a_dir), read_params(b_dir)
     assert a.keys() == b.keys(), f"parameter names differ: {set(a) ^ set(b)}"
     worst, where = 0.0, None

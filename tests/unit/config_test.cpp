@@ -217,8 +217,13 @@ TEST(ConfigVariants, EveryVariantResolvesWithItsOverrides) {
       // sentencepiece model of base.yaml, not with bytes) and the model's width.
       EXPECT_EQ(c.tokenizer.kind, base.tokenizer.kind);
       EXPECT_EQ(c.model.dim, base.model.dim);
-      // --set still wins over the variant.
-      EXPECT_EQ(load_config(base_path, {"objective.kind=erm", "run.name=x"}, name).objective.kind, "erm");
+      // --set still wins over the variant (layer and relative ε apply only to the adversarial
+      // objectives and r3f: an erm override resets them too).
+      const Config over = load_config(base_path,
+                                      {"objective.kind=erm", "objective.layer=0", "objective.epsilon_relative=0",
+                                       "run.name=x"}, name);
+      EXPECT_EQ(over.objective.kind, "erm");
+      EXPECT_EQ(over.objective.layer, 0);
     }
   }
   EXPECT_EQ(load_config(kConfigs + "sst2/base.yaml", {}, "freelb").tokenizer.kind, "sentencepiece");

@@ -7,8 +7,9 @@
 //          host memory; NCCL refuses two ranks on one GPU). A LibTorch built without CUDA,
 //          or no visible GPU, is a UsageError naming run.device.
 //   auto - cuda when LibTorch has CUDA and a GPU is visible, else cpu.
-// Choosing CUDA makes that GPU the current device and sets CUBLAS_WORKSPACE_CONFIG
-// (unless the user set it) so that cuBLAS gives the same results from run to run.
+// Choosing CUDA makes that GPU the current device, sets CUBLAS_WORKSPACE_CONFIG (unless the
+// user set it) and turns on LibTorch's deterministic algorithms (warn-only), so that a GPU run
+// gives the same results from run to run.
 #pragma once
 
 #include <torch/torch.h>
