@@ -59,12 +59,17 @@ void add_step_bench(CLI::App& bench, int* exit_code) {
     int64_t batch = 64, iters = 20, warmup = 3, threads = 1;
     int64_t dim = 128, layers = 2, ffn = 512, max_length = 64;
     double fraction = 1.0;
+    double max_word_share = 0.3;
+    std::vector<std::string> edit_ops;  // empty: objective.edit_ops' default
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--data", o->data, "SST-2 style TSV for the batch sentences (default: ../shared/data/sst2/train.tsv)");
   cmd->add_option("--fraction", o->fraction,
                   "objective.fraction of consistency and attack_augment: share of examples with a view / attacked")
       ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--max-word-share", o->max_word_share, "objective.max_word_share of attack_augment")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--edit-ops", o->edit_ops, "objective.edit_ops of attack_augment (default: all eight)")->delimiter(',');
   cmd->add_option("--objectives", o->objectives,
                   fmt::format("Comma-separated objectives of {} (default: all); NAME@L puts δ on the output of "
                               "block L (objective.layer), e.g. freelb@7", choice_help<ObjectiveKind>()));
@@ -93,6 +98,8 @@ void add_step_bench(CLI::App& bench, int* exit_code) {
     config.objective.steps = 2;
     config.objective.init = 0.1;
     config.objective.fraction = o->fraction;
+    config.objective.max_word_share = o->max_word_share;
+    if (!o->edit_ops.empty()) config.objective.edit_ops = o->edit_ops;
     config.data.max_length = o->max_length;  // attack_augment encodes its texts as the batches are
     auto tokenizer = make_tokenizer(config.tokenizer);
     auto view = make_view_transform(config);
@@ -161,6 +168,9 @@ void add_step_bench(CLI::App& bench, int* exit_code) {
       if (kind == ObjectiveKind::kPgd) note = "K=3";
       if (kind == ObjectiveKind::kConsistency || kind == ObjectiveKind::kAttackAugment) {
         note = fmt::format("fraction {}", o->fraction);
+        if (kind == ObjectiveKind::kAttackAugment) {
+          note += fmt::format(", max_word_share {}, {} edit ops", o->max_word_share, c.objective.edit_ops.size());
+        }
       }
       if (c.objective.layer > 0) note += fmt::format("{}layer {} of {}", note.empty() ? "" : ", ", c.objective.layer, o->layers);
       std::printf("%-14s %10.1f %8s %12.0f %s\n", name.c_str(), ms,

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "sturdy/core/error.h"
 #include "sturdy/core/rng.h"
@@ -190,15 +191,36 @@ std::vector<AttackedExample> AttackAugment::search(Transformer& model, const Bat
   {
     EvalModeScope eval_mode(model);
     c10::InferenceMode inference;
+    // Rows of one token length go through the model together, unpadded (a padded batch of every
+    // candidate spends most of its work on padding: candidates are as long as their sentence,
+    // and sentences differ), at most kRowsPerForward at a time. A row's probability then does
+    // not depend on which other rows share the batch's padding.
     const Batch scored = make_batch(*tokenizer_, texts, {}, max_length_);
     const auto device = batch.ids.device();
-    const auto logits = model->forward(scored.ids.to(device), scored.mask.to(device));
-    const auto p = torch::softmax(logits.to(torch::kFloat64), -1)
-                       .gather(1, torch::tensor(label_for, torch::kInt64).to(device).view({-1, 1}))
-                       .to(torch::kCPU)
-                       .contiguous();
-    const double* data = p.data_ptr<double>();
-    std::copy(data, data + p.numel(), prob.begin());
+    const auto row_lengths = scored.mask.sum(1).to(torch::kInt64).contiguous();
+    const int64_t* len = row_lengths.data_ptr<int64_t>();
+    std::vector<int64_t> order(texts.size());
+    std::iota(order.begin(), order.end(), int64_t{0});
+    std::stable_sort(order.begin(), order.end(), [len](int64_t x, int64_t y) { return len[x] < len[y]; });
+    constexpr size_t kRowsPerForward = 256;
+    for (size_t begin = 0; begin < order.size();) {
+      size_t end = begin;
+      while (end < order.size() && end - begin < kRowsPerForward && len[order[end]] == len[order[begin]]) ++end;
+      const std::vector<int64_t> members(order.begin() + static_cast<std::ptrdiff_t>(begin),
+                                         order.begin() + static_cast<std::ptrdiff_t>(end));
+      const auto index = torch::tensor(members, torch::kInt64);
+      const auto ids = scored.ids.index_select(0, index).narrow(1, 0, std::max<int64_t>(1, len[order[begin]])).to(device);
+      std::vector<int64_t> labels;
+      for (const int64_t m : members) labels.push_back(label_for[static_cast<size_t>(m)]);
+      const auto logits = model->forward(ids, torch::ones(ids.sizes(), ids.options().dtype(torch::kBool)));
+      const auto p = torch::softmax(logits.to(torch::kFloat64), -1)
+                         .gather(1, torch::tensor(labels, torch::kInt64).to(device).view({-1, 1}))
+                         .to(torch::kCPU)
+                         .contiguous();
+      const double* data = p.data_ptr<double>();
+      for (size_t r = 0; r < members.size(); ++r) prob[static_cast<size_t>(members[r])] = data[r];
+      begin = end;
+    }
   }
   for (size_t i = 0; i < out.size(); ++i) out[i].clean_prob = out[i].best_prob = prob[i];
   // Per ranked word, its best candidate (the first on a tie), kept when it lowers the probability.
