@@ -47,6 +47,15 @@ def sym_kl(a, b):
     return ((lp.exp() - lq.exp()) * (lp - lq)).sum(-1).mean()
 
 
+def freelb_ascent(delta, g, m, alpha, eps):
+    """δ ← Π_ε(δ + α·g/‖g‖_F) per example, at real tokens."""
+    g = g * m
+    norm = g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1)
+    delta = (delta + alpha * g / norm) * m
+    dn = delta.flatten(1).norm(dim=1).view(-1, 1, 1)
+    return delta * torch.clamp(eps / dn.clamp_min(1e-30), max=1.0)
+
+
 def freelb(p, ids, mask, labels, steps=3, alpha=0.1, eps=0.05):
     names = list(p)
     grads = {n: torch.zeros_like(p[n]) for n in names}
@@ -59,11 +68,7 @@ def freelb(p, ids, mask, labels, steps=3, alpha=0.1, eps=0.05):
         for n, g in zip(names, gs[:-1]):
             grads[n] += g
         if k + 1 < steps:
-            g = gs[-1] * m
-            norm = g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1)
-            delta = (delta + alpha * g / norm) * m
-            dn = delta.flatten(1).norm(dim=1).view(-1, 1, 1)
-            delta = delta * torch.clamp(eps / dn.clamp_min(1e-30), max=1.0)
+            delta = freelb_ascent(delta, gs[-1], m, alpha, eps)
     return grads
 
 
@@ -84,11 +89,7 @@ def freelb_layer(p, ids, mask, labels, layer=1, steps=3, alpha=0.1, eps=0.05):
             if g is not None:
                 grads[n] += g
         if k + 1 < steps:
-            g = gs[-1] * m
-            norm = g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1)
-            delta = (delta + alpha * g / norm) * m
-            dn = delta.flatten(1).norm(dim=1).view(-1, 1, 1)
-            delta = delta * torch.clamp(eps / dn.clamp_min(1e-30), max=1.0)
+            delta = freelb_ascent(delta, gs[-1], m, alpha, eps)
     return grads
 
 

@@ -13,6 +13,7 @@
 #include "sturdy/robust/objective.h"
 #include "sturdy/text/tokenizer.h"
 #include "sturdy/train/optimizer.h"
+#include "tiny_models.h"
 
 namespace sturdy::robust {
 namespace {
@@ -37,25 +38,6 @@ Config deep_config(int64_t layers) {
   return c;
 }
 
-// Class 0 sentences mention fruit, class 1 sentences mention motion (as objective_test).
-Batch toy_batch(const Tokenizer& tok, int64_t step, uint64_t seed, int n = 16) {
-  std::mt19937 rng(static_cast<uint32_t>(seed + step));
-  const char* fruit[] = {"apple", "pear", "plum", "fig"};
-  const char* motion[] = {"run", "jump", "swim", "walk"};
-  const char* filler[] = {"the", "a", "very", "some", "with"};
-  std::vector<std::string> texts;
-  std::vector<int32_t> labels;
-  for (int i = 0; i < n; ++i) {
-    const int label = static_cast<int>(rng() % 2);
-    texts.push_back(std::string(filler[rng() % 5]) + " " + (label ? motion[rng() % 4] : fruit[rng() % 4]) + " " +
-                    filler[rng() % 5]);
-    labels.push_back(label);
-  }
-  Batch b = make_batch(tok, texts, labels, 32);
-  b.step = step;
-  for (int i = 0; i < n; ++i) b.example_ids.push_back(step * n + i);
-  return b;
-}
 
 std::vector<torch::Tensor> grads_of(Transformer& model) {
   std::vector<torch::Tensor> g;
@@ -148,15 +130,19 @@ std::vector<torch::Tensor> reference_fgm(const Config& c, Transformer& model, co
   return grads_of(model);
 }
 
+// FreeLB's keyed start δ₀ ~ U(−1, 1)·init/√(L_i·d), projected (robust/objective.cpp, FreeLb::init).
+torch::Tensor freelb_start(const Config& c, const torch::Tensor& site, const Batch& b, const AdvBall& ball) {
+  const AdvBall unit{AdvNorm::kLinf, AdvScope::kExample, 1.0};
+  auto u = adv_init(site, b.mask, unit, AdvInit{AdvInitKind::kUniform, 1.0}, b.example_ids, c.run.seed,
+                    delta_stream(b, kFreeLbStart));
+  auto lengths = b.mask.sum(1).to(site.dtype()).clamp_min(1.0);
+  return adv_project(u * (c.objective.init / torch::sqrt(lengths * 32.0)).view({-1, 1, 1}), b.mask, ball);
+}
+
 std::vector<torch::Tensor> reference_freelb(const Config& c, Transformer& model, const Batch& b) {
   zero_grads(model);
   const AdvBall ball{c.objective.norm.value(), AdvScope::kExample, c.objective.epsilon};
-  const auto e0 = model->embed(b.ids).detach();
-  const AdvBall unit{AdvNorm::kLinf, AdvScope::kExample, 1.0};
-  auto u = adv_init(e0, b.mask, unit, AdvInit{AdvInitKind::kUniform, 1.0}, b.example_ids, c.run.seed,
-                    delta_stream(b, kFreeLbStart));
-  auto lengths = b.mask.sum(1).to(e0.dtype()).clamp_min(1.0);
-  auto delta = adv_project(u * (c.objective.init / torch::sqrt(lengths * 32.0)).view({-1, 1, 1}), b.mask, ball);
+  auto delta = freelb_start(c, model->embed(b.ids).detach(), b, ball);
   const int64_t k_steps = c.objective.steps;
   for (int64_t k = 0; k < k_steps; ++k) {
     auto e = model->embed(b.ids);
@@ -234,12 +220,7 @@ TEST(LayerObjective, OneBackwardThroughTheLowerBlocksEqualsOnePerStep) {
   zero_grads(model);
   const AdvBall ball{c.objective.norm.value(), AdvScope::kExample, c.objective.epsilon};
   auto site = model->lower(model->embed(b.ids), b.mask, 2);
-  const auto s0 = site.detach();
-  const AdvBall unit{AdvNorm::kLinf, AdvScope::kExample, 1.0};
-  auto u = adv_init(s0, b.mask, unit, AdvInit{AdvInitKind::kUniform, 1.0}, b.example_ids, c.run.seed,
-                    delta_stream(b, kFreeLbStart));
-  auto lengths = b.mask.sum(1).to(s0.dtype()).clamp_min(1.0);
-  auto delta = adv_project(u * (c.objective.init / torch::sqrt(lengths * 32.0)).view({-1, 1, 1}), b.mask, ball);
+  auto delta = freelb_start(c, site.detach(), b, ball);
   for (int64_t k = 0; k < c.objective.steps; ++k) {
     delta.requires_grad_(true);
     auto loss = cross_entropy_sum(model->head(model->upper(site + delta, b.mask, 2), b.mask), b.labels);

@@ -38,26 +38,6 @@ Config small_config() {
   return c;
 }
 
-// Class 0 sentences mention fruit, class 1 sentences mention motion.
-Batch toy_batch(const Tokenizer& tok, int64_t step, uint64_t seed) {
-  std::mt19937 rng(static_cast<uint32_t>(seed + step));
-  const char* fruit[] = {"apple", "pear", "plum", "fig"};
-  const char* motion[] = {"run", "jump", "swim", "walk"};
-  const char* filler[] = {"the", "a", "very", "some", "with"};
-  std::vector<std::string> texts;
-  std::vector<int32_t> labels;
-  for (int i = 0; i < 16; ++i) {
-    const int label = static_cast<int>(rng() % 2);
-    std::string t = std::string(filler[rng() % 5]) + " " + (label ? motion[rng() % 4] : fruit[rng() % 4]) +
-                    " " + filler[rng() % 5];
-    texts.push_back(t);
-    labels.push_back(label);
-  }
-  Batch b = make_batch(tok, texts, labels, 32);
-  b.step = step;
-  for (int i = 0; i < 16; ++i) b.example_ids.push_back(step * 16 + i);
-  return b;
-}
 
 TEST(Objective, GradientWrtDeltaMatchesFiniteDifferences) {
   Config c = small_config();

@@ -5,10 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "sturdy/data/loader.h"
 #include "sturdy/model/transformer.h"
 #include "sturdy/text/tokenizer.h"
 
@@ -70,6 +72,27 @@ inline Transformer q_detector(const Tokenizer& tokenizer, double norm_eps = 1e-5
   head[0][0] = -1.0;
   m->eval();
   return m;
+}
+
+// A learnable toy task for the objectives' tests: class 0 sentences mention fruit, class 1
+// sentences mention motion; n rows, example ids step·n + i, drawn from (seed + step).
+inline Batch toy_batch(const Tokenizer& tok, int64_t step, uint64_t seed, int n = 16) {
+  std::mt19937 rng(static_cast<uint32_t>(seed + step));
+  const char* fruit[] = {"apple", "pear", "plum", "fig"};
+  const char* motion[] = {"run", "jump", "swim", "walk"};
+  const char* filler[] = {"the", "a", "very", "some", "with"};
+  std::vector<std::string> texts;
+  std::vector<int32_t> labels;
+  for (int i = 0; i < n; ++i) {
+    const int label = static_cast<int>(rng() % 2);
+    texts.push_back(std::string(filler[rng() % 5]) + " " + (label ? motion[rng() % 4] : fruit[rng() % 4]) + " " +
+                    filler[rng() % 5]);
+    labels.push_back(label);
+  }
+  Batch b = make_batch(tok, texts, labels, 32);
+  b.step = step;
+  for (int i = 0; i < n; ++i) b.example_ids.push_back(step * n + i);
+  return b;
 }
 
 }  // namespace sturdy
