@@ -71,18 +71,10 @@ MicroStepResult AttackAugment::micro_step(Transformer& model, const Batch& batch
   // The clean term; its backward also leaves ∂L/∂e, which ranks the words.
   auto e = model->embed(batch.ids);
   if (!rows.empty()) e.retain_grad();
-  auto clean_logits = model->head(model->encode(e, batch.mask), batch.mask);
-  torch::Tensor clean, clean_plain;  // the term in the backward (flooded when objective.flood > 0), Σ CE
-  if (flood_ > 0) {
-    const auto per = cross_entropy_per_example(clean_logits, batch.labels);
-    clean = flooded_sum(per, flood_);
-    clean_plain = per.sum();
-  } else {
-    clean = clean_plain = cross_entropy_sum(clean_logits, batch.labels);
-  }
+  const CeTerm clean = ce_term(model->head(model->encode(e, batch.mask), batch.mask), batch.labels, flood_);
   before_backward(rows.empty());
-  (clean * scale).backward();
-  const double clean_sum = clean_plain.item<double>();
+  (clean.objective * scale).backward();
+  const double clean_sum = clean.plain.item<double>();
   if (rows.empty()) return {clean_sum, clean_sum};
 
   last_ = search(model, batch, rows, e.detach(), e.grad());
@@ -99,12 +91,11 @@ MicroStepResult AttackAugment::micro_step(Transformer& model, const Batch& batch
   if (texts.empty()) return {clean_sum, clean_sum};
   const Batch adv_batch = make_batch(*tokenizer_, texts, labels, max_length_);
   const auto device = batch.ids.device();
-  auto adv_logits = model->forward(adv_batch.ids.to(device), adv_batch.mask.to(device));
-  auto adv = flood_ > 0 ? flooded_sum(cross_entropy_per_example(adv_logits, adv_batch.labels.to(device)), flood_)
-                        : cross_entropy_sum(adv_logits, adv_batch.labels.to(device));
+  const CeTerm adv = ce_term(model->forward(adv_batch.ids.to(device), adv_batch.mask.to(device)),
+                             adv_batch.labels.to(device), flood_);
   before_backward(true);
-  (adv * scale).backward();
-  return {clean_sum, clean_sum + adv.item<double>()};
+  (adv.objective * scale).backward();
+  return {clean_sum, clean_sum + adv.objective.item<double>()};
 }
 
 std::vector<AttackedExample> AttackAugment::search(Transformer& model, const Batch& batch,

@@ -31,21 +31,6 @@ AdvBall ball_from(const ObjectiveConfig& c, AdvScope scope = AdvScope::kExample)
   return ball;
 }
 
-// A CE term of an objective: `objective` goes into the backward (flooded when
-// objective.flood > 0), `plain` is Σ CE for the log. Without flooding both are
-// cross_entropy_sum, op for op.
-struct CeTerm {
-  torch::Tensor objective, plain;
-};
-CeTerm ce_term(const torch::Tensor& logits, const torch::Tensor& labels, double flood) {
-  if (flood <= 0) {
-    auto s = cross_entropy_sum(logits, labels);
-    return {s, s};
-  }
-  auto per = cross_entropy_per_example(logits, labels);
-  return {flooded_sum(per, flood), per.sum()};
-}
-
 // Where δ is added (objective.layer; docs/robustness.md, "Perturbing a hidden layer").
 //   layer 0: the embedding output. fresh() looks the embeddings up again for every forward,
 //            so each backward reaches tok_embeddings, exactly as the objectives did before
@@ -492,6 +477,15 @@ torch::Tensor cross_entropy_per_example(const torch::Tensor& logits, const torch
 
 torch::Tensor flooded_sum(const torch::Tensor& per_example, double flood) {
   return ((per_example - flood).abs() + flood).sum();
+}
+
+CeTerm ce_term(const torch::Tensor& logits, const torch::Tensor& labels, double flood) {
+  if (flood <= 0) {
+    auto s = cross_entropy_sum(logits, labels);
+    return {s, s};
+  }
+  auto per = cross_entropy_per_example(logits, labels);
+  return {flooded_sum(per, flood), per.sum()};
 }
 
 torch::Tensor sym_kl_sum(const torch::Tensor& p_logits, const torch::Tensor& p_labels, const torch::Tensor& q_logits,

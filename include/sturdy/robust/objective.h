@@ -87,6 +87,13 @@ torch::Tensor cross_entropy_per_example(const torch::Tensor& logits, const torch
 // micro-batches).
 torch::Tensor flooded_sum(const torch::Tensor& per_example, double flood);
 
+// A CE term of an objective: `objective` goes into the backward (flooded_sum when flood > 0),
+// `plain` is Σ CE for the log. Without flooding both are cross_entropy_sum, op for op.
+struct CeTerm {
+  torch::Tensor objective, plain;
+};
+CeTerm ce_term(const torch::Tensor& logits, const torch::Tensor& labels, double flood);
+
 // Σ_examples symKL between two predictions of the same examples. Classifier: sym_kl · B.
 // LM: over the scored continuation positions of each view (which align, see make_lm_batch),
 // every example's tokens weighted 1/(its scored tokens) as in cross_entropy_sum.
